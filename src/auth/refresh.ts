@@ -1,0 +1,46 @@
+import { decodeRefreshToken } from '../domain/refresh-token.ts';
+import { Errors } from '../domain/errors.ts';
+import { revocationHorizon, sessionPolicy, type AuthContext } from './context.ts';
+import { tokenResponse, type TokenResponse } from './issue-tokens.ts';
+
+/**
+ * RFC 6749 §6 refresh with rotation (RFC 9700 §4.14.2). A forged or tampered token is refused
+ * before any store trip; the store's atomic `rotate` decides everything else.
+ */
+export async function refresh(ctx: AuthContext, refreshToken: string, clientId: string): Promise<TokenResponse> {
+  const claims = decodeRefreshToken(ctx.keys.mac, refreshToken);
+  if (!claims) throw Errors.malformedRefreshToken();
+  const { decision, session } = await ctx.stores.sessions.rotate(
+    claims.sessionId,
+    { generation: claims.generation, clientId },
+    ctx.now(),
+    sessionPolicy(ctx.config),
+  );
+  const base = { sessionId: claims.sessionId, userId: session?.userId, clientId, generation: claims.generation };
+  switch (decision.kind) {
+    case 'rotate':
+      ctx.events({ event: 'session.rotated', ...base });
+      return tokenResponse(ctx, session!);
+    case 'grace':
+      // Same successor as the first caller got (recomputed from the stored generation), fresh access token.
+      ctx.events({ event: 'session.grace_replay', ...base });
+      return tokenResponse(ctx, session!);
+    case 'reuse': {
+      const until = revocationHorizon(ctx);
+      ctx.revoked.add({ sessionId: claims.sessionId, until });
+      await ctx.stores.revocations.add({ sessionId: claims.sessionId, until });
+      ctx.events({ event: 'session.reuse_detected', ...base });
+      throw Errors.refreshReuse();
+    }
+    case 'future':
+      ctx.events({ event: 'session.future_generation', ...base });
+      throw Errors.malformedRefreshToken();
+    case 'expired':
+      ctx.events({ event: 'session.expired', ...base, reason: decision.reason });
+      throw Errors.sessionExpired();
+    case 'wrong_client':
+      throw Errors.wrongClient();
+    case 'not_found':
+      throw Errors.malformedRefreshToken();
+  }
+}

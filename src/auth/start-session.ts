@@ -1,0 +1,35 @@
+import { deviceLabel } from '../domain/device.ts';
+import { newSessionId } from '../domain/ids.ts';
+import type { SessionRecord } from '../domain/session.ts';
+import { revocationHorizon, type AuthContext } from './context.ts';
+import { tokenResponse, type TokenResponse } from './issue-tokens.ts';
+
+export interface ClientInfo {
+  clientId: string;
+  userAgent?: string;
+  ip?: string;
+}
+
+/** One session per login per device; over LATCHKEY_MAX_SESSIONS the oldest are ended. */
+export async function startSession(ctx: AuthContext, userId: string, client: ClientInfo): Promise<TokenResponse> {
+  const now = ctx.now();
+  const session: SessionRecord = {
+    id: newSessionId(),
+    userId,
+    clientId: client.clientId,
+    generation: 0,
+    rotatedAt: now,
+    createdAt: now,
+    lastUsedAt: now,
+    expiresAt: now + ctx.config.sessionTtlSec * 1000,
+    device: deviceLabel(client.userAgent),
+  };
+  const { evicted } = await ctx.stores.sessions.createSession(session, ctx.config.maxSessions);
+  ctx.events({ event: 'session.created', userId, sessionId: session.id, clientId: client.clientId });
+  for (const sessionId of evicted) {
+    await ctx.stores.revocations.add({ sessionId, until: revocationHorizon(ctx) });
+    ctx.revoked.add({ sessionId, until: revocationHorizon(ctx) });
+    ctx.events({ event: 'session.revoked', userId, sessionId, reason: 'max_sessions' });
+  }
+  return tokenResponse(ctx, session);
+}

@@ -1,0 +1,50 @@
+export type SignedOutReason = 'logout' | 'expired' | 'reuse_detected' | 'revoked';
+
+/** Payloads deliberately carry no tokens, so logging an event can't leak one. */
+export interface ClientEvents {
+  /** Tokens changed: signed in, renewed by this client, or adopted from another tab. */
+  session: { reason: 'signup' | 'login' | 'refresh' | 'adopted'; expiresAt: number; sessionId?: string };
+  signedout: { reason: SignedOutReason };
+  /** Fired each time this client sends a refresh request (not when it adopts another tab's tokens). */
+  refresh: { at: number };
+}
+
+export type Unsubscribe = () => void;
+
+export class Emitter<M extends object> {
+  readonly #handlers = new Map<keyof M, Set<(payload: never) => void>>();
+
+  on<K extends keyof M>(event: K, handler: (payload: M[K]) => void): Unsubscribe {
+    let set = this.#handlers.get(event);
+    if (!set) this.#handlers.set(event, (set = new Set()));
+    const entry = handler as (payload: never) => void;
+    set.add(entry);
+    return () => {
+      set.delete(entry);
+    };
+  }
+
+  emit<K extends keyof M>(event: K, payload: M[K]): void {
+    for (const handler of [...(this.#handlers.get(event) ?? [])]) {
+      try {
+        (handler as (payload: M[K]) => void)(payload);
+      } catch (error) {
+        // A broken listener must not abort a refresh half-way; surface it like DOM events do.
+        reportAsync(error);
+      }
+    }
+  }
+
+  clear(): void {
+    this.#handlers.clear();
+  }
+}
+
+function reportAsync(error: unknown): void {
+  const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
+  if (typeof report === 'function') report(error);
+  else
+    queueMicrotask(() => {
+      throw error;
+    });
+}

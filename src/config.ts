@@ -1,0 +1,159 @@
+// Environment -> typed configuration, validated once at start. A bad value stops the process with a
+// message naming the variable and the expected form (a half-configured auth server is worse than none).
+
+export type SigningAlg = 'EdDSA' | 'ES256' | 'RS256';
+
+export interface Config {
+  port: number;
+  host: string;
+  issuer: string;
+  audience: string;
+  dataDir: string;
+  accessTtlSec: number;
+  reuseGraceSec: number;
+  sessionTtlSec: number;
+  sessionIdleSec: number;
+  maxSessions: number | null;
+  clients: string[];
+  alg: SigningAlg;
+  clockLeewaySec: number;
+  redisUrl: string | null;
+  redisClusterNodes: string[] | null;
+  databaseUrl: string | null;
+  trustProxy: boolean;
+  demo: boolean;
+  bodyLimitBytes: number;
+  logLevel: string;
+  /** Failed logins per account per window before 429. */
+  loginAccountLimit: number;
+  /** Failed logins per client IP per window before 429. */
+  loginIpLimit: number;
+  loginWindowSec: number;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    expected: string,
+    got: string,
+  ) {
+    super(`${variable}: expected ${expected}, got ${JSON.stringify(got)}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `an integer from ${min} to ${max}`, raw);
+  const n = Number(raw.trim());
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new ConfigError(name, `an integer from ${min} to ${max}`, raw);
+  return n;
+}
+
+function bool(env: Env, name: string, def: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(name, 'true or false', raw);
+}
+
+function url(env: Env, name: string, protocols: string[]): string | null {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return null;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw.trim());
+  } catch {
+    throw new ConfigError(name, `a URL (${protocols.join(' or ')})`, redactUrl(raw));
+  }
+  if (!protocols.includes(parsed.protocol)) throw new ConfigError(name, `a URL (${protocols.join(' or ')})`, redactUrl(raw));
+  return raw.trim();
+}
+
+/** Error messages must not echo a password embedded in a connection URL. */
+function redactUrl(raw: string): string {
+  return raw.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@');
+}
+
+const DAY = 86_400;
+
+function logLevel(env: Env): string {
+  const raw = (env.LATCHKEY_LOG_LEVEL ?? '').trim() || 'info';
+  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+  if (!levels.includes(raw)) throw new ConfigError('LATCHKEY_LOG_LEVEL', levels.join(', '), raw);
+  return raw;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const port = int(env, 'PORT', 3000, 0, 65_535);
+  const host = (env.HOST ?? '').trim() || '127.0.0.1';
+
+  const issuerRaw = url(env, 'LATCHKEY_ISSUER', ['http:', 'https:']);
+  const issuer = issuerRaw ?? `http://localhost:${port}`;
+  if (issuerRaw !== null) {
+    // RFC 8414 §2: the issuer is a URL with no query or fragment.
+    const u = new URL(issuerRaw);
+    if (u.search || u.hash) throw new ConfigError('LATCHKEY_ISSUER', 'an http(s) URL without query or fragment', issuerRaw);
+  }
+  const audience = (env.LATCHKEY_AUDIENCE ?? '').trim() || issuer;
+
+  const accessTtlSec = int(env, 'LATCHKEY_ACCESS_TTL', 300, 1, DAY);
+  const reuseGraceSec = int(env, 'LATCHKEY_REUSE_GRACE', 10, 0, 300);
+  const sessionTtlSec = int(env, 'LATCHKEY_SESSION_TTL', 30 * DAY, 60, 3650 * DAY);
+  const sessionIdleSec = int(env, 'LATCHKEY_SESSION_IDLE', 7 * DAY, 60, 3650 * DAY);
+  const maxRaw = env.LATCHKEY_MAX_SESSIONS;
+  const maxSessions = maxRaw === undefined || maxRaw.trim() === '' ? null : int(env, 'LATCHKEY_MAX_SESSIONS', 0, 1, 100_000);
+
+  const clientsRaw = (env.LATCHKEY_CLIENTS ?? '').trim() || 'app';
+  const clients = clientsRaw.split(',').map((c) => c.trim());
+  for (const c of clients) {
+    if (!/^[A-Za-z0-9._~-]{1,64}$/.test(c)) {
+      throw new ConfigError('LATCHKEY_CLIENTS', 'comma-separated client ids of 1-64 characters [A-Za-z0-9._~-]', clientsRaw);
+    }
+  }
+  if (new Set(clients).size !== clients.length) throw new ConfigError('LATCHKEY_CLIENTS', 'distinct client ids', clientsRaw);
+
+  const algRaw = (env.LATCHKEY_ALG ?? '').trim() || 'EdDSA';
+  if (algRaw !== 'EdDSA' && algRaw !== 'ES256' && algRaw !== 'RS256') throw new ConfigError('LATCHKEY_ALG', 'EdDSA, ES256 or RS256', algRaw);
+
+  const redisUrl = url(env, 'LATCHKEY_REDIS_URL', ['redis:', 'rediss:']);
+  const clusterRaw = (env.LATCHKEY_REDIS_CLUSTER ?? '').trim();
+  let redisClusterNodes: string[] | null = null;
+  if (clusterRaw) {
+    redisClusterNodes = clusterRaw.split(',').map((s) => s.trim());
+    for (const n of redisClusterNodes) {
+      if (!/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/.test(n)) throw new ConfigError('LATCHKEY_REDIS_CLUSTER', 'comma-separated host:port seed nodes', clusterRaw);
+    }
+  }
+
+  return {
+    port,
+    host,
+    issuer,
+    audience,
+    dataDir: (env.LATCHKEY_DATA_DIR ?? '').trim() || './data',
+    accessTtlSec,
+    reuseGraceSec,
+    sessionTtlSec,
+    sessionIdleSec,
+    maxSessions,
+    clients,
+    alg: algRaw,
+    clockLeewaySec: int(env, 'LATCHKEY_CLOCK_LEEWAY', 5, 0, 300),
+    redisUrl,
+    redisClusterNodes,
+    databaseUrl: url(env, 'LATCHKEY_DATABASE_URL', ['postgres:', 'postgresql:']),
+    trustProxy: bool(env, 'LATCHKEY_TRUST_PROXY', false),
+    demo: bool(env, 'LATCHKEY_DEMO', true),
+    bodyLimitBytes: int(env, 'LATCHKEY_BODY_LIMIT', 32 * 1024, 1024, 1024 * 1024),
+    logLevel: logLevel(env),
+    loginAccountLimit: int(env, 'LATCHKEY_LOGIN_ACCOUNT_LIMIT', 10, 1, 1_000_000),
+    loginIpLimit: int(env, 'LATCHKEY_LOGIN_IP_LIMIT', 100, 1, 1_000_000),
+    loginWindowSec: int(env, 'LATCHKEY_LOGIN_WINDOW', 900, 1, DAY),
+  };
+}

@@ -1,0 +1,27 @@
+import Database from 'better-sqlite3';
+import { closeSync, mkdirSync, openSync, chmodSync } from 'node:fs';
+
+export type SqliteDb = Database.Database;
+
+/**
+ * Opens (creating if needed) a SQLite file readable by its owner only: it holds password hashes
+ * or key material (ASVS 5.0 V13/V14: protect secrets at rest). WAL lets readers run beside the
+ * single writer; synchronous=NORMAL keeps every commit across a process crash (SIGKILL), and can
+ * lose only the last commits on a power loss, where a rolled-back rotation shows up as a
+ * "future generation" refusal, never as a fork.
+ */
+export function openSqlite(path: string, schema: string): SqliteDb {
+  closeSync(openSync(path, 'a', 0o600));
+  chmodSync(path, 0o600);
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  db.exec(schema);
+  return db;
+}
+
+export function ensureDataDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+}

@@ -1,0 +1,43 @@
+// Idempotent: runs at every start.
+export const MAIN_SCHEMA = `
+CREATE TABLE IF NOT EXISTS users (
+  id TEXT PRIMARY KEY,
+  email TEXT NOT NULL UNIQUE,
+  password_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  generation INTEGER NOT NULL,
+  rotated_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_used_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  device TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id, created_at);
+CREATE TABLE IF NOT EXISTS revocations (
+  session_id TEXT PRIMARY KEY,
+  until INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS revocations_by_until ON revocations(until);
+`;
+
+// Key material lives in its own file so that a copy of the session database alone never holds
+// what it takes to mint a refresh token (DESIGN property 2).
+export const SECRETS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS signing_keys (
+  kid TEXT PRIMARY KEY,
+  alg TEXT NOT NULL,
+  private_jwk TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  retired_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS mac_keys (
+  id INTEGER PRIMARY KEY,
+  secret BLOB NOT NULL,
+  created_at INTEGER NOT NULL
+);
+`;
