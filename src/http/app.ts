@@ -36,7 +36,15 @@ export async function buildApp(ctx: AuthContext, opts: AppOptions): Promise<Fast
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not_found', error_description: 'not found' }));
 
+  // Graceful shutdown: a keep-alive connection that was busy when close began would otherwise
+  // stay open and hold the process; the response that finishes it also closes it.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+
   app.addHook('onSend', async (req, reply, payload) => {
+    if (closing) reply.header('Connection', 'close');
     reply.header('X-Content-Type-Options', 'nosniff');
     // RFC 6749 §5.1 and ASVS 5.0 V14.3: nothing carrying tokens or user data may be cached.
     if (!reply.hasHeader('Cache-Control')) {
