@@ -17,8 +17,4 @@ export class SingleFlight<T> {
     }
     return this.#inFlight;
   }
-
-  get busy(): boolean {
-    return this.#inFlight !== undefined;
-  }
 }
