@@ -27,8 +27,8 @@ export async function refresh(ctx: AuthContext, refreshToken: string, clientId: 
       return tokenResponse(ctx, session!);
     case 'reuse': {
       const until = revocationHorizon(ctx);
-      ctx.revoked.add({ sessionId: claims.sessionId, until });
-      await ctx.stores.revocations.add({ sessionId: claims.sessionId, until });
+      ctx.revoked.add({ sessionId: claims.sessionId, until, reuse: true });
+      await ctx.stores.revocations.add({ sessionId: claims.sessionId, until, reuse: true });
       ctx.events({ event: 'session.reuse_detected', ...base });
       throw Errors.refreshReuse();
     }
@@ -41,6 +41,9 @@ export async function refresh(ctx: AuthContext, refreshToken: string, clientId: 
     case 'wrong_client':
       throw Errors.wrongClient();
     case 'not_found':
+      // Every holder of the revoked family (the victim's other tabs too) learns why, not only
+      // the request that tripped the detection; clients sign out with reason reuse_detected.
+      if (ctx.revoked.revokedForReuse(claims.sessionId)) throw Errors.refreshReuse();
       throw Errors.malformedRefreshToken();
   }
 }

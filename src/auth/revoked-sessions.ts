@@ -5,6 +5,7 @@ import type { Revocation, RevocationFeed } from '../store/types.ts';
 
 export class RevokedSessions {
   private readonly until = new Map<string, number>();
+  private readonly reused = new Set<string>();
   private unsubscribe: (() => void) | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
 
@@ -15,6 +16,7 @@ export class RevokedSessions {
     if (u === undefined) return false;
     if (u <= this.now()) {
       this.until.delete(sessionId);
+      this.reused.delete(sessionId);
       return false;
     }
     return true;
@@ -23,6 +25,12 @@ export class RevokedSessions {
   add(r: Revocation): void {
     const prev = this.until.get(r.sessionId) ?? 0;
     if (r.until > prev) this.until.set(r.sessionId, r.until);
+    if (r.reuse) this.reused.add(r.sessionId);
+  }
+
+  /** Whether the session is revoked because a spent refresh token was replayed. */
+  revokedForReuse(sessionId: string): boolean {
+    return this.has(sessionId) && this.reused.has(sessionId);
   }
 
   get size(): number {
@@ -49,7 +57,12 @@ export class RevokedSessions {
 
   private sweep(): void {
     const now = this.now();
-    for (const [sid, u] of this.until) if (u <= now) this.until.delete(sid);
+    for (const [sid, u] of this.until) {
+      if (u <= now) {
+        this.until.delete(sid);
+        this.reused.delete(sid);
+      }
+    }
   }
 
   stop(): void {

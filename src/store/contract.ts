@@ -248,7 +248,7 @@ export function storeContract(name: string, open: () => Promise<ContractSubject>
           (r) => got.push(r.sessionId),
           () => {},
         );
-        const live = { sessionId: newSessionId(), until: Date.now() + HOUR };
+        const live = { sessionId: newSessionId(), until: Date.now() + HOUR, reuse: true };
         const lapsed = { sessionId: newSessionId(), until: Date.now() - 1 };
         await s.revocations.add(live);
         await s.revocations.add(lapsed);
@@ -256,9 +256,11 @@ export function storeContract(name: string, open: () => Promise<ContractSubject>
         while (!got.includes(live.sessionId) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
         stop();
         assert.ok(got.includes(live.sessionId), 'delivered to a subscriber');
-        const active = (await s.revocations.loadActive(Date.now())).map((r) => r.sessionId);
+        const loaded = await s.revocations.loadActive(Date.now());
+        const active = loaded.map((r) => r.sessionId);
         assert.ok(active.includes(live.sessionId));
         assert.ok(!active.includes(lapsed.sessionId));
+        assert.equal(loaded.find((r) => r.sessionId === live.sessionId)?.reuse, true, 'the reuse flag survives');
       });
     });
 

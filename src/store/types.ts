@@ -47,6 +47,11 @@ export interface Revocation {
   sessionId: string;
   /** ms epoch after which no access token of the session can still be valid. */
   until: number;
+  /**
+   * Revoked because a spent refresh token was replayed. Lets every instance tell the session's
+   * other holders why their refresh fails, so a client can say "reuse detected" to its user.
+   */
+  reuse?: boolean;
 }
 
 /**

@@ -152,7 +152,9 @@ describe('POST /auth/token', () => {
       const replay = await refresh(local.url, u.refresh_token);
       assert.equal(replay.status, 400);
       assert.deepEqual(replay.body, { error: 'invalid_grant', error_description: 'refresh token reuse detected; session revoked' });
-      assert.equal((await refresh(local.url, next.body.refresh_token)).status, 400, 'the newest token is dead too');
+      const newest = await refresh(local.url, next.body.refresh_token);
+      assert.equal(newest.status, 400, 'the newest token is dead too');
+      assert.equal(newest.body.error_description, 'refresh token reuse detected; session revoked', 'and its holder learns why');
       assert.equal((await call(local.url, 'GET', '/auth/me', { token: next.body.access_token })).status, 401);
       assert.equal((await call(local.url, 'GET', '/auth/me', { token: u.access_token })).status, 401);
       const events = local.events('session.reuse_detected');

@@ -20,7 +20,8 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id, created_at);
 CREATE TABLE IF NOT EXISTS revocations (
   session_id TEXT PRIMARY KEY,
-  until INTEGER NOT NULL
+  until INTEGER NOT NULL,
+  reuse INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS revocations_by_until ON revocations(until);
 `;
