@@ -1,0 +1,108 @@
+// Three stateless instances on one Redis and one PostgreSQL, requests spread round-robin.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { call, refresh, signup, uniqueEmail } from '../helpers/http.ts';
+import { createTestDatabase, ensurePostgres, type TestDatabase } from '../harness/postgres.ts';
+import { startRedis, type RedisProcess } from '../harness/redis.ts';
+import { countEvents, startFleet, type Fleet } from './cluster-env.ts';
+
+let redis: RedisProcess;
+let db: TestDatabase;
+before(async () => {
+  await ensurePostgres();
+  redis = await startRedis();
+  db = await createTestDatabase();
+});
+after(async () => {
+  await redis?.stop();
+  await db?.drop();
+});
+
+const env = () => ({ LATCHKEY_REDIS_URL: redis.url, LATCHKEY_DATABASE_URL: db.url });
+
+describe('three instances, grace 10', () => {
+  let fleet: Fleet;
+  before(async () => {
+    fleet = await startFleet(3, { ...env(), LATCHKEY_REUSE_GRACE: '10' });
+  });
+  after(() => fleet.stop());
+
+  it('sign-up on one instance, login on another, API call on the third', async () => {
+    const [a, b, c] = fleet.instances.map((s) => s.url) as [string, string, string];
+    const email = uniqueEmail();
+    await signup(a, email, 'correct horse battery');
+    const login = await call(b, 'POST', '/auth/login', { json: { email, password: 'correct horse battery' } });
+    assert.equal(login.status, 200);
+    const me = await call(c, 'GET', '/auth/me', { token: login.body.access_token });
+    assert.equal(me.status, 200);
+    assert.equal(me.body.user.email, email);
+  });
+
+  it('all instances publish the same signing keys and MAC secret', async () => {
+    const sets = await Promise.all(fleet.instances.map((s) => call(s.url, 'GET', '/.well-known/jwks.json')));
+    const kids = sets.map((r) => JSON.stringify(r.body.keys.map((k: { kid: string }) => k.kid).sort()));
+    assert.equal(new Set(kids).size, 1);
+    const u = await signup(fleet.instances[0]!.url);
+    assert.equal((await refresh(fleet.instances[1]!.url, u.refresh_token)).status, 200, 'a refresh token minted by one instance verifies on another');
+  });
+
+  it('200 concurrent refreshes of one token over three instances: one generation advance, one shared successor', async () => {
+    const u = await signup(fleet.next());
+    const rotatedBefore = countEvents(fleet, 'session.rotated');
+    const results = await Promise.all(Array.from({ length: 200 }, () => refresh(fleet.next(), u.refresh_token)));
+    assert.ok(results.every((r) => r.status === 200), results.map((r) => r.status).join(','));
+    assert.equal(new Set(results.map((r) => r.body.refresh_token)).size, 1);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(countEvents(fleet, 'session.rotated') - rotatedBefore, 1);
+    const next = await refresh(fleet.next(), results[0]!.body.refresh_token);
+    assert.equal(next.status, 200);
+  });
+
+  it('a session ended on instance 1 is refused by instance 3 within 100 ms', async () => {
+    const [i1, , i3] = fleet.instances.map((s) => s.url) as [string, string, string];
+    const u = await signup(i1);
+    const login = await call(i1, 'POST', '/auth/login', { json: { email: u.email, password: u.password } });
+    assert.equal((await call(i3, 'GET', '/auth/me', { token: login.body.access_token })).status, 200);
+    const sessions = await call(i1, 'GET', '/auth/sessions', { token: u.access_token });
+    const other = sessions.body.sessions.find((s: { current: boolean }) => !s.current);
+    const endedAt = performance.now();
+    assert.equal((await call(i1, 'DELETE', `/auth/sessions/${other.id}`, { token: u.access_token })).status, 204);
+    let refusedAfter = Infinity;
+    while (performance.now() - endedAt < 2000) {
+      if ((await call(i3, 'GET', '/auth/me', { token: login.body.access_token })).status === 401) {
+        refusedAfter = performance.now() - endedAt;
+        break;
+      }
+    }
+    assert.ok(refusedAfter <= 100, `refused after ${refusedAfter.toFixed(1)} ms`);
+    assert.equal((await call(fleet.instances[1]!.url, 'GET', '/auth/me', { token: login.body.access_token })).status, 401);
+  });
+
+  it('/healthz names both stores', async () => {
+    const r = await call(fleet.next(), 'GET', '/healthz');
+    assert.equal(r.status, 200);
+    assert.equal(r.body.checks.redis, 'ok');
+    assert.equal(r.body.checks.postgres, 'ok');
+  });
+});
+
+describe('three instances, grace 0', () => {
+  let fleet: Fleet;
+  before(async () => {
+    fleet = await startFleet(3, { ...env(), LATCHKEY_REUSE_GRACE: '0' });
+  });
+  after(() => fleet.stop());
+
+  it('200 concurrent refreshes of one token: exactly one success, and the session revoked everywhere', async () => {
+    const u = await signup(fleet.next());
+    const results = await Promise.all(Array.from({ length: 200 }, () => refresh(fleet.next(), u.refresh_token)));
+    const ok = results.filter((r) => r.status === 200);
+    assert.equal(ok.length, 1, results.map((r) => r.status).join(','));
+    for (const r of results) if (r.status !== 200) assert.equal(r.body.error, 'invalid_grant');
+    await new Promise((r) => setTimeout(r, 100));
+    for (const s of fleet.instances) {
+      assert.equal((await call(s.url, 'GET', '/auth/me', { token: ok[0]!.body.access_token })).status, 401);
+      assert.equal((await refresh(s.url, ok[0]!.body.refresh_token)).status, 400);
+    }
+  });
+});

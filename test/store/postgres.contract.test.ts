@@ -1,0 +1,119 @@
+// The contract on PostgreSQL alone (users, keys, sessions, feed, rate limits), in a throwaway
+// database on the local server; plus what only PostgreSQL has: migrations under concurrent starts.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { StoreUnavailableError } from '../../src/domain/errors.ts';
+import { storeContract } from '../../src/store/contract.ts';
+import { SCHEMA_VERSION } from '../../src/store/postgres/migrations.ts';
+import { openPostgresStores, type PostgresStores } from '../../src/store/postgres/open.ts';
+import { createTestDatabase, ensurePostgres, startOwnPostgres, type TestDatabase } from '../harness/postgres.ts';
+
+const HOUR = 3_600_000;
+
+storeContract('postgres', async () => {
+  await ensurePostgres();
+  const db = await createTestDatabase();
+  const stores = await openPostgresStores({ url: db.url, idleMs: 24 * HOUR });
+  return {
+    stores,
+    async cleanup() {
+      await stores.close();
+      await db.drop();
+    },
+  };
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, ok: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+describe('postgres adapter beyond the contract', () => {
+  let db: TestDatabase;
+  before(async () => {
+    await ensurePostgres();
+    db = await createTestDatabase();
+  });
+  after(async () => {
+    await db.drop();
+  });
+
+  it('migrates once when several instances start at the same moment, and they share keys', async () => {
+    const instances = await Promise.all(Array.from({ length: 6 }, () => openPostgresStores({ url: db.url, idleMs: HOUR })));
+    try {
+      const { rows } = await instances[0]!.pool.query('SELECT version FROM latchkey_migrations ORDER BY version');
+      assert.deepEqual(
+        rows.map((r) => r.version),
+        Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1),
+      );
+      const macs = await Promise.all(instances.map((s, i) => s.keys.ensureMacKeys({ id: 1, secret: Buffer.alloc(32, i), createdAt: i })));
+      for (const m of macs) assert.ok(m[0]!.secret.equals(macs[0]![0]!.secret), 'one MAC secret for every instance');
+    } finally {
+      await Promise.all(instances.map((s) => s.close()));
+    }
+  });
+
+  it('redelivers what was revoked while the LISTEN connection was cut', async () => {
+    const stores = await openPostgresStores({ url: db.url, idleMs: HOUR });
+    const got = new Set<string>();
+    let resyncs = 0;
+    const stop = stores.revocations.subscribe(
+      (r) => got.add(r.sessionId),
+      () => resyncs++,
+    );
+    try {
+      await until('listening', () => resyncs === 1);
+      await stores.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'latchkey-feed' AND datname = current_database()`);
+      const meanwhile = { sessionId: 'meanwhile-revoked-session', until: Date.now() + HOUR, reuse: true };
+      await stores.revocations.add(meanwhile);
+      await until('resync', () => resyncs >= 2);
+      await until('the revocation made meanwhile', () => got.has(meanwhile.sessionId));
+    } finally {
+      stop();
+      await stores.close();
+    }
+  });
+});
+
+describe('postgres outages', () => {
+  it('answers StoreUnavailableError within ~2 s while PostgreSQL is down, and recovers by itself', async () => {
+    const own = await startOwnPostgres();
+    let stores: PostgresStores | undefined;
+    try {
+      stores = await openPostgresStores({ url: own.url, idleMs: HOUR });
+      const s = stores;
+      await s.users.createUser({ id: 'u1', email: 'a@example.com', passwordHash: 'h', createdAt: 1 });
+      await own.kill();
+      for (const op of [s.users.findUserByEmail('a@example.com'), s.keys.listSigningKeys(), s.rateLimits.hit('k', 1000, Date.now())]) {
+        const t = Date.now();
+        const [r] = await Promise.allSettled([op]);
+        assert.ok(r!.status === 'rejected' && r!.reason instanceof StoreUnavailableError, String((r as PromiseRejectedResult).reason));
+        assert.ok(Date.now() - t < 2000, `failed after ${Date.now() - t} ms`);
+      }
+      assert.deepEqual(await s.health(), [{ name: 'postgres', ok: false }]);
+      await own.start();
+      await until('queries succeed again', async () => (await s.health())[0]!.ok);
+      assert.equal((await s.users.findUserByEmail('a@example.com'))?.id, 'u1');
+    } finally {
+      await stores?.close();
+      await own.stop();
+    }
+  });
+});
+
+describe('postgres connection errors are told apart from bad statements', () => {
+  it('maps connection failures to StoreUnavailableError and leaves constraint errors alone', async () => {
+    const { isUnavailable } = await import('../../src/store/postgres/pool.ts');
+    assert.equal(isUnavailable(Object.assign(new Error('x'), { code: '08006' })), true);
+    assert.equal(isUnavailable(Object.assign(new Error('x'), { code: '57P01' })), true);
+    assert.equal(isUnavailable(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), true);
+    assert.equal(isUnavailable(new Error('timeout exceeded when trying to connect')), true);
+    assert.equal(isUnavailable(Object.assign(new Error('dup'), { code: '23505' })), false);
+    assert.equal(isUnavailable(Object.assign(new Error('syntax'), { code: '42601' })), false);
+  });
+});
