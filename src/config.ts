@@ -1,5 +1,6 @@
 // Environment -> typed configuration, validated once at start. A bad value stops the process with a
 // message naming the variable and the expected form (a half-configured auth server is worse than none).
+import { isIP } from 'node:net';
 
 export type SigningAlg = 'EdDSA' | 'ES256' | 'RS256';
 
@@ -20,7 +21,13 @@ export interface Config {
   redisUrl: string | null;
   redisClusterNodes: string[] | null;
   databaseUrl: string | null;
-  trustProxy: boolean;
+  /**
+   * Whose X-Forwarded-For to believe for the client IP the login limits key on: false (none),
+   * the proxies' addresses/CIDRs (the client is the first untrusted hop from the right), or true
+   * (every hop: safe only if the proxy overwrites the header, since with an appending proxy the
+   * client writes the leftmost entry itself and so picks its own rate-limit key).
+   */
+  trustProxy: boolean | string[];
   demo: boolean;
   bodyLimitBytes: number;
   logLevel: string;
@@ -29,6 +36,11 @@ export interface Config {
   /** Failed logins per client IP per window before 429. */
   loginIpLimit: number;
   loginWindowSec: number;
+  /**
+   * Seconds a client gets to send a whole request (headers and body); a slow client (slowloris)
+   * is cut off after it instead of holding a connection and its memory.
+   */
+  requestTimeoutSec: number;
 }
 
 export class ConfigError extends Error {
@@ -78,6 +90,27 @@ function url(env: Env, name: string, protocols: string[]): string | null {
 /** Error messages must not echo a password embedded in a connection URL. */
 function redactUrl(raw: string): string {
   return raw.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@');
+}
+
+function trustProxy(env: Env): boolean | string[] {
+  const raw = (env.LATCHKEY_TRUST_PROXY ?? '').trim();
+  const expected = 'true, false, or comma-separated proxy addresses/CIDRs (or loopback, linklocal, uniquelocal)';
+  if (raw === '' || /^[a-z0-9]+$/i.test(raw)) {
+    try {
+      return bool(env, 'LATCHKEY_TRUST_PROXY', false);
+    } catch {
+      if (!['loopback', 'linklocal', 'uniquelocal'].includes(raw)) throw new ConfigError('LATCHKEY_TRUST_PROXY', expected, raw);
+    }
+  }
+  const list = raw.split(',').map((a) => a.trim());
+  for (const a of list) {
+    const [addr = '', bits, extra] = a.split('/');
+    const family = isIP(addr);
+    const named = ['loopback', 'linklocal', 'uniquelocal'].includes(a);
+    const bitsOk = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+    if (!named && (family === 0 || !bitsOk || extra !== undefined)) throw new ConfigError('LATCHKEY_TRUST_PROXY', expected, raw);
+  }
+  return list;
 }
 
 const DAY = 86_400;
@@ -148,12 +181,14 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl,
     redisClusterNodes,
     databaseUrl: url(env, 'LATCHKEY_DATABASE_URL', ['postgres:', 'postgresql:']),
-    trustProxy: bool(env, 'LATCHKEY_TRUST_PROXY', false),
-    demo: bool(env, 'LATCHKEY_DEMO', true),
+    trustProxy: trustProxy(env),
+    // On by default only in the embedded shape: a scale-out deployment serves an API, not a demo.
+    demo: bool(env, 'LATCHKEY_DEMO', redisUrl === null && redisClusterNodes === null),
     bodyLimitBytes: int(env, 'LATCHKEY_BODY_LIMIT', 32 * 1024, 1024, 1024 * 1024),
     logLevel: logLevel(env),
     loginAccountLimit: int(env, 'LATCHKEY_LOGIN_ACCOUNT_LIMIT', 10, 1, 1_000_000),
     loginIpLimit: int(env, 'LATCHKEY_LOGIN_IP_LIMIT', 100, 1, 1_000_000),
     loginWindowSec: int(env, 'LATCHKEY_LOGIN_WINDOW', 900, 1, DAY),
+    requestTimeoutSec: int(env, 'LATCHKEY_REQUEST_TIMEOUT', 30, 1, 600),
   };
 }

@@ -46,16 +46,22 @@ export async function signup(
 export async function login(ctx: AuthContext, input: { email: string; password: string }, client: ClientInfo): Promise<TokenResponse> {
   const email = normaliseEmail(input.email);
   const throttle = loginThrottle(ctx, email, client.ip);
-  await throttle.check();
-  const user = await ctx.stores.users.findUserByEmail(email);
-  // ASVS 5.0 V6.3.8 (no enumeration): an unknown user costs the same argon2 verification.
-  const ok = (await verifyPassword(user?.passwordHash ?? ctx.dummyHash, input.password)) && user !== null;
-  if (!ok || !user) {
-    await throttle.failed();
-    ctx.events({ event: 'login.failed', userId: user?.id, clientId: client.clientId, ip: client.ip });
-    throw Errors.invalidCredentials();
+  let user;
+  try {
+    await throttle.check();
+    user = await ctx.stores.users.findUserByEmail(email);
+    // ASVS 5.0 V6.3.8 (no enumeration): an unknown user costs the same argon2 verification.
+    const ok = (await verifyPassword(user?.passwordHash ?? ctx.dummyHash, input.password)) && user !== null;
+    if (!ok || !user) {
+      await throttle.failed();
+      ctx.events({ event: 'login.failed', userId: user?.id, clientId: client.clientId, ip: client.ip });
+      throw Errors.invalidCredentials();
+    }
+    await throttle.succeeded();
+  } finally {
+    // A store failure half-way must not leave this attempt counted as in flight forever.
+    throttle.release();
   }
-  await throttle.succeeded();
   if (needsRehash(user.passwordHash)) {
     await ctx.stores.users.updatePasswordHash(user.id, user.passwordHash, await hashPassword(input.password));
   }

@@ -1,21 +1,37 @@
 // The Fastify app: parsing, validation, headers and routing only. Every decision lives in auth/.
 import formbody from '@fastify/formbody';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { AuthContext } from '../auth/context.ts';
-import { errorHandler } from './errors.ts';
+import { assertNoDuplicateKeys } from '../jwt/strict-json.ts';
+import { clientErrorHandler, errorHandler } from './errors.ts';
 import { accountRoutes } from './routes/account.ts';
 import { authRoutes } from './routes/auth.ts';
 import { healthRoutes } from './routes/health.ts';
 import { wellKnownRoutes } from './routes/well-known.ts';
 
+export type AppPlugin = (app: FastifyInstance, ctx: AuthContext) => void | Promise<void>;
+
 export interface AppOptions {
   logger: Logger;
   /** Extra routes (the demo app) registered by the caller. */
-  plugins?: Array<(app: FastifyInstance) => void | Promise<void>>;
+  plugins?: Array<AppPlugin>;
+}
+
+/** Headers every response carries; also applied where Fastify answers without running onSend hooks. */
+function hardenHeaders(reply: FastifyReply): void {
+  reply.header('X-Content-Type-Options', 'nosniff');
+  // RFC 6749 §5.1 and ASVS 5.0 V14.3: nothing carrying tokens or user data may be cached.
+  if (!reply.hasHeader('Cache-Control')) {
+    reply.header('Cache-Control', 'no-store');
+    reply.header('Pragma', 'no-cache');
+  }
+  if (!reply.hasHeader('Content-Security-Policy')) reply.header('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
+  reply.header('Referrer-Policy', 'no-referrer');
 }
 
 export async function buildApp(ctx: AuthContext, opts: AppOptions): Promise<FastifyInstance> {
+  const requestTimeout = ctx.config.requestTimeoutSec * 1000;
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
     bodyLimit: ctx.config.bodyLimitBytes,
@@ -24,8 +40,18 @@ export async function buildApp(ctx: AuthContext, opts: AppOptions): Promise<Fast
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
-    requestTimeout: 30_000,
+    requestTimeout,
     connectionTimeout: 60_000,
+    // Node only looks for timed-out requests every connectionsCheckingInterval (30 s by default),
+    // which would let a slow client hold its connection far past requestTimeout.
+    http: { requestTimeout, headersTimeout: requestTimeout, connectionsCheckingInterval: Math.min(30_000, Math.max(250, requestTimeout / 4)) },
+    clientErrorHandler,
+    // A bad URL (e.g. `%ZZ`) or an over-long path parameter otherwise gets Fastify's own body,
+    // which echoes the path and names internals. These replies skip the onSend hooks.
+    frameworkErrors: (err, req, reply) => {
+      hardenHeaders(reply as FastifyReply);
+      return errorHandler(err, req as FastifyRequest, reply as FastifyReply);
+    },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     // Our own onResponse line logs the route pattern only: never a query string, which could
     // carry something secret by mistake.
@@ -33,6 +59,23 @@ export async function buildApp(ctx: AuthContext, opts: AppOptions): Promise<Fast
   });
   app.decorateRequest('claims', null);
   await app.register(formbody, { bodyLimit: ctx.config.bodyLimitBytes });
+  // Form and JSON only: text/plain (a CORS-simple type Fastify parses by default) is a 415.
+  // A JSON body naming a member twice is a parameter given twice (RFC 6749 §3.2): JSON.parse
+  // would keep the last, while a proxy or WAF in front may have judged the first.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, raw, done) => {
+    const body = raw as string;
+    parseJson(req, body, (err, value) => {
+      if (err) return done(err, undefined);
+      try {
+        assertNoDuplicateKeys(body);
+      } catch {
+        return done(Object.assign(new Error('JSON body repeats a member or nests too deep'), { statusCode: 400 }), undefined);
+      }
+      done(null, value);
+    });
+  });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not_found', error_description: 'not found' }));
 
@@ -45,14 +88,7 @@ export async function buildApp(ctx: AuthContext, opts: AppOptions): Promise<Fast
 
   app.addHook('onSend', async (req, reply, payload) => {
     if (closing) reply.header('Connection', 'close');
-    reply.header('X-Content-Type-Options', 'nosniff');
-    // RFC 6749 §5.1 and ASVS 5.0 V14.3: nothing carrying tokens or user data may be cached.
-    if (!reply.hasHeader('Cache-Control')) {
-      reply.header('Cache-Control', 'no-store');
-      reply.header('Pragma', 'no-cache');
-    }
-    if (!reply.hasHeader('Content-Security-Policy')) reply.header('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
-    reply.header('Referrer-Policy', 'no-referrer');
+    hardenHeaders(reply);
     return payload;
   });
   app.addHook('onResponse', async (req, reply) => {
@@ -63,6 +99,6 @@ export async function buildApp(ctx: AuthContext, opts: AppOptions): Promise<Fast
   accountRoutes(app, ctx);
   wellKnownRoutes(app, ctx);
   healthRoutes(app, ctx);
-  for (const p of opts.plugins ?? []) await p(app);
+  for (const p of opts.plugins ?? []) await p(app, ctx);
   return app;
 }

@@ -1,5 +1,7 @@
 // Maps every failure to a fixed public error body: RFC 6749 §5.2 codes on the token endpoint,
 // RFC 6750 §3 on Bearer routes. Internals (messages, stacks) go to the log only.
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AuthError, StoreUnavailableError, type ErrorCode } from '../domain/errors.ts';
 
@@ -39,6 +41,7 @@ const FRAMEWORK_4XX: Record<number, string> = {
   400: 'malformed request',
   404: 'not found',
   405: 'method not allowed',
+  408: 'request timed out',
   413: 'request body too large',
   415: 'unsupported content type',
   431: 'request headers too large',
@@ -58,4 +61,23 @@ export function errorHandler(err: FastifyError, req: FastifyRequest, reply: Fast
   }
   req.log.error({ err }, 'unhandled error');
   return reply.code(500).send({ error: 'server_error', error_description: 'internal error' });
+}
+
+/**
+ * Errors Node's HTTP parser raises before Fastify sees a request (headers too large, a slow client
+ * timing out, a malformed request line). Fastify's default answers with its own body shape and
+ * without our headers; this keeps them to the one public error shape.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const body = JSON.stringify({ error: 'invalid_request', error_description: FRAMEWORK_4XX[status] ?? 'malformed request' });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nPragma: no-cache\r\n` +
+        `Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\nReferrer-Policy: no-referrer\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }

@@ -2,7 +2,10 @@
 // coerceTypes off), so `{"password":["a"]}` or `{"email":{"$ne":null}}` is a 400, not a lookup.
 
 const clientId = { type: 'string', minLength: 1, maxLength: 64 } as const;
-const email = { type: 'string', minLength: 3, maxLength: 254 } as const;
+// No control characters: an address never has one, and PostgreSQL refuses NUL in text outright
+// (an error there would be a 5xx for what is bad input).
+const NO_CONTROL = '^[^\\u0000-\\u001F\\u007F]*$';
+const email = { type: 'string', minLength: 3, maxLength: 254, pattern: NO_CONTROL } as const;
 
 export const signupBody = {
   type: 'object',
@@ -19,7 +22,7 @@ export const loginBody = {
   type: 'object',
   required: ['email', 'password'],
   properties: {
-    email: { type: 'string', minLength: 1, maxLength: 254 },
+    email: { type: 'string', minLength: 1, maxLength: 254, pattern: NO_CONTROL },
     password: { type: 'string', minLength: 1, maxLength: 1024 },
     client_id: clientId,
   },
@@ -49,7 +52,8 @@ export const revokeBody = {
 export const sessionParams = {
   type: 'object',
   required: ['id'],
-  properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
+  // Session ids are base64url; anything else cannot name one and never reaches the store.
+  properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } },
 } as const;
 
 export const endAllQuery = {

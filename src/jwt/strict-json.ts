@@ -19,8 +19,8 @@ export function parseStrictJsonObject(text: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-/** Walks already-valid JSON text; each object keeps the set of keys it has seen. */
-function assertNoDuplicateKeys(text: string): void {
+/** Walks already-valid JSON text; each object keeps the set of keys it has seen. Also used on request bodies. */
+export function assertNoDuplicateKeys(text: string): void {
   const stack: Array<Set<string> | null> = [];
   let expectKey = false;
   for (let i = 0; i < text.length; i++) {
