@@ -1,7 +1,6 @@
 // Process entry: configuration, server, signals.
 import { ConfigError, loadConfig } from './config.ts';
 import { createLatchkey, createLogger } from './server.ts';
-import { demoPlugins } from './demo.ts';
 
 async function main(): Promise<void> {
   let config;
@@ -15,7 +14,7 @@ async function main(): Promise<void> {
     throw e;
   }
   const logger = createLogger(config);
-  const latchkey = await createLatchkey(config, { logger, plugins: demoPlugins(config) });
+  const latchkey = await createLatchkey(config, { logger });
   const address = await latchkey.app.listen({ port: config.port, host: config.host });
   logger.info({ address, issuer: config.issuer, store: config.redisUrl || config.redisClusterNodes ? 'redis' : 'sqlite' }, 'listening');
 

@@ -7,8 +7,9 @@ import type { AuthContext } from './auth/context.ts';
 import type { SecurityEventSink } from './auth/events.ts';
 import { hashPassword } from './auth/passwords.ts';
 import { RevokedSessions } from './auth/revoked-sessions.ts';
-import { buildApp } from './http/app.ts';
+import { buildApp, type AppPlugin } from './http/app.ts';
 import { KeyRing } from './keys/key-ring.ts';
+import { demoPlugins } from './demo.ts';
 import { openStores } from './store/open.ts';
 
 export interface Latchkey {
@@ -22,7 +23,7 @@ export interface StartOptions {
   logger?: Logger;
   now?: () => number;
   /** Registered after the API routes (the demo app uses this). */
-  plugins?: Array<(app: FastifyInstance) => void | Promise<void>>;
+  plugins?: AppPlugin[];
 }
 
 export function createLogger(config: Config): Logger {
@@ -54,7 +55,7 @@ export async function createLatchkey(config: Config, opts: StartOptions = {}): P
     now,
     dummyHash: await hashPassword(randomBytes(24).toString('base64url')),
   };
-  const app = await buildApp(ctx, { logger, plugins: opts.plugins });
+  const app = await buildApp(ctx, { logger, plugins: [...demoPlugins(config), ...(opts.plugins ?? [])] });
   const pruneTimer = setInterval(() => {
     try {
       stores.prune(now(), config.sessionIdleSec * 1000);

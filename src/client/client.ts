@@ -12,7 +12,7 @@ import {
 import { isRenewalDue, PROACTIVE_RETRY_BACKOFF_MS } from './renewal.js';
 import { toSessionList, toUser, type SessionInfo, type User } from './resources.js';
 import { SingleFlight } from './single-flight.js';
-import { memoryStorage, sameTokens, toStoredTokens, type StoredTokens, type TokenStorage } from './storage.js';
+import { memoryStorage, sameTokens, signedOutReasonOf, toStoredTokens, type StoredTokens, type TokenStorage } from './storage.js';
 import { toStoredTokensFromResponse } from './token-response.js';
 
 export interface ClientOptions {
@@ -48,6 +48,8 @@ export interface LatchkeyClient {
    * plain `fetch` would; auth failures reject with LatchkeyError.
    */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+  /** Renews now rather than near expiry (single-flight like every renewal), e.g. after a role change. */
+  renewNow(): Promise<void>;
   /** A usable access token (renewed if due), or null when signed out. */
   getAccessToken(): Promise<string | null>;
   /** Whether tokens are held locally; the server may still end the session at any time. */
@@ -93,20 +95,26 @@ export function createClient(options: ClientOptions): LatchkeyClient {
   let disposed = false;
   let proactiveRetryNotBefore = 0;
   let notifiedBeforeLoad = false;
+  /** The reason in the storage's sign-out marker at the last read, if any. */
+  let lastSignedOutReason: SignedOutReason | undefined;
 
   const url = (path: string) => `${baseUrl}${path}`;
   const secrets = (): string[] => (tokens ? [tokens.accessToken, tokens.refreshToken] : []);
 
   // ---- local state transitions -------------------------------------------------------
 
-  /** Take over tokens someone else wrote (another tab, or storage we re-read). */
-  function adopt(next: StoredTokens | null): void {
+  /**
+   * Take over tokens someone else wrote (another tab, or storage we re-read). A sign-out seen
+   * this way carries the other tab's reason when the storage kept one (SignedOutMarker), so
+   * every tab tells its user "reuse detected", not just the tab whose refresh found out.
+   */
+  function adopt(next: StoredTokens | null, reason: SignedOutReason | undefined = lastSignedOutReason): void {
     if (sameTokens(next, tokens)) return;
     const previous = tokens;
     tokens = next;
     proactiveRetryNotBefore = 0;
     if (next) events.emit('session', sessionEvent('adopted', next));
-    else if (previous) events.emit('signedout', { reason: 'logout' });
+    else if (previous) events.emit('signedout', { reason: reason ?? 'logout' });
   }
 
   async function commit(next: StoredTokens, reason: 'signup' | 'login' | 'refresh'): Promise<void> {
@@ -126,7 +134,7 @@ export function createClient(options: ClientOptions): LatchkeyClient {
     const previous = tokens;
     tokens = null;
     try {
-      await storage.set(null);
+      await storage.set(null, reason);
     } catch {
       // Nothing better to do: this client forgot the tokens, and they are dead server-side anyway.
     }
@@ -135,7 +143,9 @@ export function createClient(options: ClientOptions): LatchkeyClient {
 
   async function readStorage(): Promise<StoredTokens | null> {
     try {
-      return toStoredTokens(await storage.get());
+      const value = await storage.get();
+      lastSignedOutReason = signedOutReasonOf(value);
+      return toStoredTokens(value);
     } catch {
       // No `cause`: an adapter's error could quote what it read.
       throw new LatchkeyError('storage_error', 'could not read the token storage');
@@ -147,7 +157,7 @@ export function createClient(options: ClientOptions): LatchkeyClient {
   const unsubscribeStorage = storage.subscribe?.((next) => {
     if (disposed) return;
     notifiedBeforeLoad = true;
-    adopt(toStoredTokens(next));
+    adopt(toStoredTokens(next), signedOutReasonOf(next));
   });
 
   const loaded: Promise<void> = (async () => {
@@ -367,6 +377,14 @@ export function createClient(options: ClientOptions): LatchkeyClient {
     },
 
     fetch: authorizedFetch,
+
+    async renewNow() {
+      await ready();
+      const current = tokens ?? (await readStorage());
+      if (current === null) throw notSignedIn();
+      // Passing the current access token as "rejected" makes refreshOnce renew regardless of the margin.
+      await renew(current.accessToken);
+    },
 
     async getAccessToken() {
       try {

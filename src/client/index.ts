@@ -8,4 +8,13 @@ export type { ClientEvents, SignedOutReason, Unsubscribe } from './events.js';
 export type { FetchLike } from './http.js';
 export { DEFAULT_RENEWAL_FRACTION, DEFAULT_RENEWAL_MARGIN_MS } from './renewal.js';
 export type { SessionInfo, User } from './resources.js';
-export { localStorageStorage, memoryStorage, type StoredTokens, type TokenStorage } from './storage.js';
+export {
+  localStorageStorage,
+  memoryStorage,
+  signedOutReasonOf,
+  toStoredTokens,
+  type SignedOutMarker,
+  type StoredTokens,
+  type StoredValue,
+  type TokenStorage,
+} from './storage.js';

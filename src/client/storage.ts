@@ -1,3 +1,23 @@
+import type { SignedOutReason } from './events.js';
+
+/**
+ * What a storage holds after a sign-out that had a reason: other tabs read it to tell their
+ * user why (a replayed token revoked the session, not an ordinary logout). Holds no token.
+ */
+export interface SignedOutMarker {
+  signedOut: SignedOutReason;
+  at: number;
+}
+
+const REASONS: readonly SignedOutReason[] = ['logout', 'expired', 'reuse_detected', 'revoked'];
+
+/** The reason of a sign-out marker, or undefined for tokens, null, or anything malformed. */
+export function signedOutReasonOf(value: unknown): SignedOutReason | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const r = (value as { signedOut?: unknown }).signedOut;
+  return REASONS.includes(r as SignedOutReason) ? (r as SignedOutReason) : undefined;
+}
+
 export interface StoredTokens {
   accessToken: string;
   refreshToken: string;
@@ -19,10 +39,13 @@ export interface StoredTokens {
  * storage before every refresh and after every failed one.
  */
 export interface TokenStorage {
-  get(): StoredTokens | null | Promise<StoredTokens | null>;
-  set(tokens: StoredTokens | null): void | Promise<void>;
-  subscribe?(listener: (tokens: StoredTokens | null) => void): () => void;
+  get(): StoredValue | Promise<StoredValue>;
+  /** `signedOutReason` accompanies `null`: adapters that can, keep it as a SignedOutMarker. */
+  set(tokens: StoredTokens | null, signedOutReason?: SignedOutReason): void | Promise<void>;
+  subscribe?(listener: (value: StoredValue) => void): () => void;
 }
+
+export type StoredValue = StoredTokens | SignedOutMarker | null;
 
 /** Accepts only well-formed records, so a corrupted or foreign value reads as "signed out". */
 export function toStoredTokens(value: unknown): StoredTokens | null {
@@ -46,13 +69,13 @@ export function sameTokens(a: StoredTokens | null, b: StoredTokens | null): bool
  * several tabs; notifications are synchronous so tests and SSR see a consistent order.
  */
 export function memoryStorage(initial: StoredTokens | null = null): TokenStorage {
-  let current = initial;
-  const listeners = new Set<(tokens: StoredTokens | null) => void>();
+  let current: StoredValue = initial;
+  const listeners = new Set<(value: StoredValue) => void>();
   return {
     get: () => current,
-    set(tokens) {
-      current = tokens;
-      for (const listener of [...listeners]) listener(tokens);
+    set(tokens, signedOutReason) {
+      current = tokens ?? (signedOutReason ? { signedOut: signedOutReason, at: Date.now() } : null);
+      for (const listener of [...listeners]) listener(current);
     },
     subscribe(listener) {
       listeners.add(listener);
@@ -74,17 +97,19 @@ export function localStorageStorage(key = 'latchkey.tokens'): TokenStorage {
   const store = (globalThis as { localStorage?: Storage }).localStorage;
   if (store === undefined) throw new TypeError('localStorageStorage: window.localStorage is not available here');
 
-  const read = (): StoredTokens | null => {
+  const read = (): StoredValue => {
     const raw = store.getItem(key);
     if (raw === null) return null;
     try {
-      return toStoredTokens(JSON.parse(raw));
+      const value: unknown = JSON.parse(raw);
+      const reason = signedOutReasonOf(value);
+      return reason ? { signedOut: reason, at: Number((value as { at?: unknown }).at) || 0 } : toStoredTokens(value);
     } catch {
       return null;
     }
   };
 
-  const listeners = new Set<(tokens: StoredTokens | null) => void>();
+  const listeners = new Set<(value: StoredValue) => void>();
   const notify = () => {
     const tokens = read();
     for (const listener of [...listeners]) listener(tokens);
@@ -108,9 +133,10 @@ export function localStorageStorage(key = 'latchkey.tokens'): TokenStorage {
 
   return {
     get: read,
-    set(tokens) {
-      if (tokens === null) store.removeItem(key);
-      else store.setItem(key, JSON.stringify(tokens));
+    set(tokens, signedOutReason) {
+      if (tokens !== null) store.setItem(key, JSON.stringify(tokens));
+      else if (signedOutReason) store.setItem(key, JSON.stringify({ signedOut: signedOutReason, at: Date.now() }));
+      else store.removeItem(key);
       if (channel) ping(channel);
       else {
         const temporary = openChannel();

@@ -5,7 +5,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 
-import { createClient, LatchkeyError, memoryStorage, type ClientEvents, type LatchkeyClient } from '../../src/client/index.js';
+import { createClient, LatchkeyError, memoryStorage, toStoredTokens, type ClientEvents, type LatchkeyClient } from '../../src/client/index.js';
 import { startServer } from '../helpers/server.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -74,7 +74,7 @@ test('real server: replayed refresh token → reuse_detected; logout → logout;
   await assert.rejects(make().signup(email, PASSWORD), (e) => e instanceof LatchkeyError && e.code === 'email_taken');
   await assert.rejects(make().login(email, 'wrong password!'), (e) => e instanceof LatchkeyError && e.code === 'invalid_credentials');
 
-  const copy = (await storage.get())!.refreshToken;
+  const copy = toStoredTokens(await storage.get())!.refreshToken;
   const thief = await fetch(`${server.url}/auth/token`, {
     method: 'POST',
     body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: copy }),
@@ -101,4 +101,27 @@ test('real server: replayed refresh token → reuse_detected; logout → logout;
   await laptop.logout();
   assert.deepEqual(laptopOut, [{ reason: 'logout' }]);
   assert.equal(await laptop.isSignedIn(), false);
+});
+
+test('real server: after reuse detection every tab sharing the storage signs out with reuse_detected', async (t) => {
+  const { make, server, clientClock } = await setup(t, { LATCHKEY_REUSE_GRACE: '0' });
+  const storage = memoryStorage();
+  const tabA = make(storage);
+  const tabB = make(storage);
+  const outA = signedOut(tabA);
+  const outB = signedOut(tabB);
+  await tabA.signup(freshEmail(), PASSWORD);
+  const stolen = toStoredTokens(await storage.get())!.refreshToken;
+  clientClock.t += 290_000;
+  assert.equal((await tabA.fetch(`${server.url}/auth/me`)).status, 200, 'the victim renewed');
+  const thief = await fetch(`${server.url}/auth/token`, {
+    method: 'POST',
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: stolen }),
+  });
+  assert.equal(thief.status, 400);
+  // Tab A's next call finds out; tab B learns it through the shared storage, not as a plain logout.
+  await assert.rejects(tabA.renewNow(), (e) => e instanceof LatchkeyError && e.code === 'invalid_grant');
+  assert.deepEqual(outA, [{ reason: 'reuse_detected' }]);
+  assert.deepEqual(outB, [{ reason: 'reuse_detected' }]);
+  assert.equal(await tabB.isSignedIn(), false);
 });

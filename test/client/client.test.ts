@@ -7,10 +7,13 @@ import {
   LatchkeyError,
   localStorageStorage,
   memoryStorage,
+  signedOutReasonOf,
+  toStoredTokens,
   type ClientEvents,
   type ClientOptions,
   type LatchkeyClient,
   type StoredTokens,
+  type StoredValue,
   type TokenStorage,
 } from '../../src/client/index.js';
 import { FakeAuthServer, REUSE_DESCRIPTION, type FakeAuthServerOptions } from './fake-auth-server.js';
@@ -64,7 +67,7 @@ function jtiOf(accessToken: string): string {
 }
 
 async function current(storage: TokenStorage): Promise<StoredTokens> {
-  const tokens = await storage.get();
+  const tokens = toStoredTokens(await storage.get());
   assert.ok(tokens, 'expected tokens in storage');
   return tokens;
 }
@@ -415,7 +418,7 @@ test('localStorageStorage shares tokens between tabs via storage events and Broa
 
   // The `storage` event path (another tab wrote; no BroadcastChannel message involved).
   const adapter = localStorageStorage('other.key');
-  const seen: (StoredTokens | null)[] = [];
+  const seen: StoredValue[] = [];
   const unsubscribe = adapter.subscribe!((tokens) => seen.push(tokens));
   t.after(unsubscribe);
   const written: StoredTokens = { accessToken: 'a.b.c', refreshToken: 'r', expiresAt: 1 };
@@ -451,7 +454,8 @@ test('replaying an old refresh token: the victim is signed out with reuse_detect
 
   await assert.rejects(client.fetch(api), isCode('invalid_grant', 400));
   assert.deepEqual(events.signedout, [{ reason: 'reuse_detected' }]);
-  assert.equal(await storage.get(), null);
+  assert.equal(toStoredTokens(await storage.get()), null, 'no tokens left');
+  assert.equal(signedOutReasonOf(await storage.get()), 'reuse_detected', 'other tabs can read why');
   assert.equal(server.stats.reuseDetected, 1);
 
   const thiefRetry = await fetch(`${server.url}/auth/token`, {
@@ -497,7 +501,7 @@ test('logout ends the session on the server and signs out every tab sharing the 
   await tabA.logout();
   assert.deepEqual(eventsA.signedout, [{ reason: 'logout' }]);
   assert.deepEqual(eventsB.signedout, [{ reason: 'logout' }]);
-  assert.equal(await storage.get(), null);
+  assert.equal(toStoredTokens(await storage.get()), null);
   assert.equal(server.sessions.get(sessionId)!.revoked, true);
   assert.equal(server.count('POST', '/auth/logout'), 1);
   assert.equal(await tabB.isSignedIn(), false);

@@ -1,0 +1,264 @@
+// The demo page: every piece of the flow on one screen, using the real client library.
+import { createClient, isLatchkeyError, localStorageStorage, type SignedOutReason } from '../src/client/index.ts';
+
+const STORAGE_KEY = 'latchkey.tokens';
+const params = new URLSearchParams(location.search);
+const intervalMs = Math.max(50, Number(params.get('interval')) || 1000);
+
+const client = createClient({ baseUrl: '', storage: localStorageStorage(STORAGE_KEY) });
+
+/** What the browser tests read; counts only, never a token. */
+const stats = {
+  apiOk: 0,
+  apiFailed: 0,
+  refreshRequests: 0,
+  renewalsSeen: 0,
+  signedOut: null as null | { reason: SignedOutReason; at: number },
+  lastError: '',
+};
+(window as unknown as { __latchkeyDemo: typeof stats }).__latchkeyDemo = stats;
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+
+function storedTokens(): { refreshToken: string; expiresAt: number; issuedAt?: number } | null {
+  try {
+    const raw = localStorage.getItem(STORAGE_KEY);
+    return raw ? (JSON.parse(raw) as { refreshToken: string; expiresAt: number; issuedAt?: number }) : null;
+  } catch {
+    return null;
+  }
+}
+
+function show(signedIn: boolean): void {
+  $('signed-in').hidden = !signedIn;
+  $('signed-out').hidden = signedIn;
+}
+
+function notice(text: string, bad = false): void {
+  const n = $('notice');
+  n.textContent = text;
+  n.className = bad ? 'notice bad' : 'notice';
+  n.hidden = false;
+}
+
+function time(d: string): string {
+  return new Date(d).toLocaleTimeString();
+}
+
+function logRenewal(text: string): void {
+  const li = document.createElement('li');
+  li.textContent = `${new Date().toLocaleTimeString()} — ${text}`;
+  const log = $('renewal-log');
+  log.prepend(li);
+  while (log.children.length > 30) log.lastElementChild?.remove();
+}
+
+// ---- the protected API loop --------------------------------------------------------------
+
+let apiTimer: number | undefined;
+let apiInFlight = false;
+
+async function callApi(): Promise<void> {
+  if (apiInFlight) return;
+  apiInFlight = true;
+  try {
+    const r = await client.fetch('/demo/api/ping');
+    if (r.ok) {
+      stats.apiOk++;
+      $('api-last').textContent = `200 at ${new Date().toLocaleTimeString()}`;
+    } else {
+      stats.apiFailed++;
+      stats.lastError = `HTTP ${r.status}`;
+      $('api-last').textContent = `HTTP ${r.status}`;
+    }
+  } catch (e) {
+    // A sign-out is reported by its own event; anything else is a failed call.
+    if (!(isLatchkeyError(e) && stats.signedOut)) {
+      stats.apiFailed++;
+      stats.lastError = isLatchkeyError(e) ? e.code : 'network';
+    }
+    $('api-last').textContent = isLatchkeyError(e) ? e.code : 'network error';
+  } finally {
+    apiInFlight = false;
+    $('api-ok').textContent = String(stats.apiOk);
+    $('api-failed').textContent = String(stats.apiFailed);
+  }
+}
+
+function startApiLoop(): void {
+  stopApiLoop();
+  $('interval').textContent = String(intervalMs);
+  apiTimer = window.setInterval(() => void callApi(), intervalMs);
+  void callApi();
+}
+
+function stopApiLoop(): void {
+  if (apiTimer !== undefined) window.clearInterval(apiTimer);
+  apiTimer = undefined;
+}
+
+// ---- token life meter ------------------------------------------------------------------
+
+window.setInterval(() => {
+  const t = storedTokens();
+  if (!t) return;
+  const left = Math.max(0, t.expiresAt - Date.now());
+  const total = t.issuedAt ? t.expiresAt - t.issuedAt : left;
+  $('life').textContent = (left / 1000).toFixed(1);
+  $('life-bar').style.width = `${total > 0 ? Math.min(100, (left / total) * 100) : 0}%`;
+}, 100);
+
+// ---- sessions --------------------------------------------------------------------------
+
+async function renderSessions(): Promise<void> {
+  const list = $('sessions');
+  try {
+    const sessions = await client.listSessions();
+    list.replaceChildren(
+      ...sessions.map((s) => {
+        const li = document.createElement('li');
+        const label = document.createElement('span');
+        label.textContent = `${s.device} · since ${time(s.createdAt)} · used ${time(s.lastUsedAt)}`;
+        if (s.current) {
+          const tag = document.createElement('span');
+          tag.className = 'tag';
+          tag.textContent = 'this tab';
+          label.append(tag);
+        }
+        li.append(label);
+        if (!s.current) {
+          const end = document.createElement('button');
+          end.type = 'button';
+          end.className = 'secondary small-btn';
+          end.textContent = 'End';
+          end.dataset.sessionId = s.id;
+          end.addEventListener('click', async () => {
+            await client.endSession(s.id).catch(() => undefined);
+            await renderSessions();
+          });
+          li.append(end);
+        }
+        return li;
+      }),
+    );
+  } catch {
+    list.replaceChildren();
+  }
+}
+
+// ---- sign-in state ---------------------------------------------------------------------
+
+async function enterSignedIn(): Promise<void> {
+  stats.signedOut = null;
+  show(true);
+  try {
+    $('who').textContent = (await client.me()).email;
+  } catch {
+    /* the sign-out event, if any, explains */
+  }
+  startApiLoop();
+  await renderSessions();
+}
+
+const REASONS: Record<SignedOutReason, string> = {
+  logout: 'You signed out.',
+  expired: 'Your session expired. Please sign in again.',
+  reuse_detected: 'Signed out: an old refresh token of this session was replayed, so the server revoked the whole session (possible token theft).',
+  revoked: 'Signed out: this session was ended.',
+};
+
+client.on('signedout', ({ reason }) => {
+  stats.signedOut = { reason, at: Date.now() };
+  stopApiLoop();
+  show(false);
+  notice(REASONS[reason], reason !== 'logout');
+  document.body.dataset.signedOutReason = reason;
+});
+
+client.on('refresh', () => {
+  stats.refreshRequests++;
+});
+
+client.on('session', ({ reason }) => {
+  if (reason === 'refresh' || reason === 'adopted') {
+    stats.renewalsSeen++;
+    $('renewals').textContent = String(stats.renewalsSeen);
+    logRenewal(reason === 'refresh' ? 'renewed silently' : 'adopted tokens renewed by another tab');
+  }
+});
+
+async function submit(kind: 'login' | 'signup'): Promise<void> {
+  const email = $<HTMLInputElement>('email').value;
+  const password = $<HTMLInputElement>('password').value;
+  const err = $('auth-error');
+  err.hidden = true;
+  try {
+    if (kind === 'signup') await client.signup(email, password);
+    else await client.login(email, password);
+    $('notice').hidden = true;
+    delete document.body.dataset.signedOutReason;
+    await enterSignedIn();
+  } catch (e) {
+    err.textContent = isLatchkeyError(e) ? messageFor(e.code) : 'Something went wrong.';
+    err.hidden = false;
+  }
+}
+
+function messageFor(code: string): string {
+  switch (code) {
+    case 'invalid_credentials':
+      return 'Email or password is incorrect.';
+    case 'email_taken':
+      return 'An account with this email already exists. Log in instead.';
+    case 'rate_limited':
+      return 'Too many failed attempts. Try again later.';
+    case 'invalid_request':
+      return 'Check the email and use a password of 8 to 1024 characters.';
+    default:
+      return 'The server could not be reached. Try again shortly.';
+  }
+}
+
+$('auth-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  void submit('login');
+});
+$('signup').addEventListener('click', () => void submit('signup'));
+$('logout').addEventListener('click', () => void client.logout());
+$('refresh-sessions').addEventListener('click', () => void renderSessions());
+$('end-others').addEventListener('click', async () => {
+  await client.endOtherSessions().catch(() => undefined);
+  await renderSessions();
+});
+
+$('theft').addEventListener('click', async () => {
+  const out = $('theft-result');
+  // The attacker copies the refresh token this tab holds now...
+  const stolen = storedTokens()?.refreshToken;
+  if (!stolen) return;
+  // ...this tab renews twice (as it would over time), so the copy is no longer the immediate
+  // predecessor that the grace window would still honour...
+  try {
+    await client.renewNow();
+    await client.renewNow();
+  } catch {
+    return;
+  }
+  // ...and then the attacker replays the copy, straight to the token endpoint.
+  const r = await fetch('/auth/token', {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: stolen }),
+  });
+  const body = (await r.json().catch(() => ({}))) as { error?: string; error_description?: string };
+  out.hidden = false;
+  out.textContent =
+    r.status === 200
+      ? 'The server answered 200: the copy was still honoured. Try again.'
+      : `Attacker got ${r.status} ${body.error ?? ''}: ${body.error_description ?? ''}. Watch this tab: its next call is refused.`;
+});
+
+void (async () => {
+  if (await client.isSignedIn()) await enterSignedIn();
+  else show(false);
+})();
