@@ -1,15 +1,16 @@
 import { decodeRefreshToken } from '../domain/refresh-token.ts';
-import { Errors } from '../domain/errors.ts';
+import { Errors, type AuthError } from '../domain/errors.ts';
 import { revocationHorizon, sessionPolicy, type AuthContext } from './context.ts';
 import { tokenResponse, type TokenResponse } from './issue-tokens.ts';
 
 /**
  * RFC 6749 §6 refresh with rotation (RFC 9700 §4.14.2). A forged or tampered token is refused
- * before any store trip; the store's atomic `rotate` decides everything else.
+ * before any store trip; the store's atomic `rotate` decides everything else. Refusals are
+ * returned, not thrown: they are the expected answer to attacks and must stay cheap.
  */
-export async function refresh(ctx: AuthContext, refreshToken: string, clientId: string): Promise<TokenResponse> {
+export async function refresh(ctx: AuthContext, refreshToken: string, clientId: string): Promise<TokenResponse | AuthError> {
   const claims = decodeRefreshToken(ctx.keys.mac, refreshToken);
-  if (!claims) throw Errors.malformedRefreshToken();
+  if (!claims) return Errors.malformedRefreshToken();
   const { decision, session } = await ctx.stores.sessions.rotate(
     claims.sessionId,
     { generation: claims.generation, clientId },
@@ -30,20 +31,20 @@ export async function refresh(ctx: AuthContext, refreshToken: string, clientId: 
       ctx.revoked.add({ sessionId: claims.sessionId, until, reuse: true });
       await ctx.stores.revocations.add({ sessionId: claims.sessionId, until, reuse: true });
       ctx.events({ event: 'session.reuse_detected', ...base });
-      throw Errors.refreshReuse();
+      return Errors.refreshReuse();
     }
     case 'future':
       ctx.events({ event: 'session.future_generation', ...base });
-      throw Errors.malformedRefreshToken();
+      return Errors.malformedRefreshToken();
     case 'expired':
       ctx.events({ event: 'session.expired', ...base, reason: decision.reason });
-      throw Errors.sessionExpired();
+      return Errors.sessionExpired();
     case 'wrong_client':
-      throw Errors.wrongClient();
+      return Errors.wrongClient();
     case 'not_found':
       // Every holder of the revoked family (the victim's other tabs too) learns why, not only
       // the request that tripped the detection; clients sign out with reason reuse_detected.
-      if (ctx.revoked.revokedForReuse(claims.sessionId)) throw Errors.refreshReuse();
-      throw Errors.malformedRefreshToken();
+      if (ctx.revoked.revokedForReuse(claims.sessionId)) return Errors.refreshReuse();
+      return Errors.malformedRefreshToken();
   }
 }

@@ -34,6 +34,9 @@ export async function buildApp(ctx: AuthContext, opts: AppOptions): Promise<Fast
   const requestTimeout = ctx.config.requestTimeoutSec * 1000;
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
+    // A per-request child logger (for reqId) costs a redaction pass over its bindings on every
+    // request; it is only worth it when per-request lines are logged at all (level info).
+    childLoggerFactory: (logger, bindings, childOpts) => (opts.logger.isLevelEnabled('info') ? logger.child(bindings, childOpts) : logger),
     bodyLimit: ctx.config.bodyLimitBytes,
     trustProxy: ctx.config.trustProxy,
     // Prototype-poisoning payloads are refused, not silently stripped.
@@ -86,14 +89,18 @@ export async function buildApp(ctx: AuthContext, opts: AppOptions): Promise<Fast
     closing = true;
   });
 
-  app.addHook('onSend', async (req, reply, payload) => {
+  // Callback-style hooks: an async hook costs a promise per request on every route.
+  app.addHook('onSend', (_req, reply, payload, done) => {
     if (closing) reply.header('Connection', 'close');
     hardenHeaders(reply);
-    return payload;
+    done(null, payload);
   });
-  app.addHook('onResponse', async (req, reply) => {
-    req.log.info({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
-  });
+  if (opts.logger.isLevelEnabled('info')) {
+    app.addHook('onResponse', (req, reply, done) => {
+      req.log.info({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+      done();
+    });
+  }
 
   authRoutes(app, ctx);
   accountRoutes(app, ctx);

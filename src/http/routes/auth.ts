@@ -4,7 +4,8 @@ import { login, signup } from '../../auth/credentials.ts';
 import { refresh } from '../../auth/refresh.ts';
 import { revokeRefreshToken } from '../../auth/sessions.ts';
 import type { ClientInfo } from '../../auth/start-session.ts';
-import { Errors } from '../../domain/errors.ts';
+import { AuthError, Errors } from '../../domain/errors.ts';
+import { sendError } from '../errors.ts';
 import { resolveClientId } from '../client-id.ts';
 import { loginBody, revokeBody, signupBody, tokenBody } from '../schemas.ts';
 
@@ -32,13 +33,14 @@ export function authRoutes(app: FastifyInstance, ctx: AuthContext): void {
   app.post<{ Body: { grant_type: string; refresh_token?: string; client_id?: string } }>(
     '/auth/token',
     { schema: { body: tokenBody } },
-    async (req) => {
+    async (req, reply) => {
       const { grant_type, refresh_token, client_id } = req.body;
       if (grant_type !== 'refresh_token') {
         throw Errors.unsupportedGrant();
       }
       if (refresh_token === undefined) throw Errors.invalidRequest('refresh_token is required');
-      return refresh(ctx, refresh_token, resolveClientId(ctx.config, client_id));
+      const result = await refresh(ctx, refresh_token, resolveClientId(ctx.config, client_id));
+      return result instanceof AuthError ? sendError(reply, result.code, result.publicDescription) : result;
     },
   );
 
