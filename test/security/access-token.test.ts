@@ -105,7 +105,8 @@ describe('key confusion: HMAC with our public key (RFC 8725 §2.1)', () => {
     try {
       const u = await signup(rs.url);
       await assertAccepted(rs, u.access_token, 'RS256 control');
-      const jwk = (await jwks(rs)).keys[0]!;
+      // The active key; a shared key store (PostgreSQL) may still publish a retired key beside it.
+      const jwk = (await jwks(rs)).keys.find((k) => k.kid === rs.latchkey.ctx.keys.signingKey().kid)!;
       assert.equal(jwk.kty, 'RSA');
       const pub = rs.latchkey.ctx.keys.verificationKey(jwk.kid!)!.publicKey;
       const spki = pub.export({ type: 'spki', format: 'pem' }).toString();

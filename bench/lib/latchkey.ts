@@ -1,0 +1,85 @@
+// Starts a Latchkey server (src/main.ts, as `npm start` does, minus the npx/tsx wrapper process) on a
+// free port with a fresh data directory, and seeds users through the public HTTP API.
+import { join } from 'node:path';
+import { freePort, startNodeTs, tempDir, waitForHttp, type Child } from './proc.ts';
+
+export interface LatchkeyServer {
+  origin: string;
+  child: Child;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export interface StartLatchkeyOptions {
+  env?: Record<string, string>;
+  nodeFlags?: string[];
+  /** Run the server from another checkout (A/B of a server change); default: this repository. */
+  serverRoot?: string | null;
+}
+
+export async function startLatchkey(name: string, opts: StartLatchkeyOptions = {}): Promise<LatchkeyServer> {
+  const port = await freePort();
+  const data = tempDir(name);
+  const child = startNodeTs(
+    `latchkey(${name})`,
+    opts.serverRoot ? join(opts.serverRoot, 'src', 'main.ts') : 'src/main.ts',
+    {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LATCHKEY_DATA_DIR: data.path,
+      LATCHKEY_LOG_LEVEL: 'warn',
+      ...opts.env,
+    },
+    opts.nodeFlags,
+  );
+  const origin = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(child, `${origin}/healthz`);
+  } catch (e) {
+    await child.stop();
+    data.remove();
+    throw e;
+  }
+  return {
+    origin,
+    child,
+    dataDir: data.path,
+    async stop() {
+      await child.stop();
+      data.remove();
+    },
+  };
+}
+
+export interface SeededUser {
+  email: string;
+  password: string;
+  accessToken: string;
+  refreshToken: string;
+}
+
+/** Signs up `n` users (a few at a time: argon2id is deliberately slow) and returns their first tokens. */
+export async function seedUsers(origin: string, n: number, concurrency = 8): Promise<SeededUser[]> {
+  const users: SeededUser[] = new Array(n);
+  let next = 0;
+  const stamp = Date.now().toString(36);
+  const one = async () => {
+    while (next < n) {
+      const i = next++;
+      const email = `bench-${stamp}-${i}@example.test`;
+      const password = `correct horse battery ${i}`;
+      const res = await fetch(`${origin}/auth/signup`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'user-agent': 'latchkey-bench' },
+        body: JSON.stringify({ email, password }),
+      });
+      const body = (await res.json()) as { access_token?: string; refresh_token?: string };
+      if (res.status !== 201 || !body.access_token || !body.refresh_token) {
+        throw new Error(`signup ${i} failed: ${res.status} ${JSON.stringify(body)}`);
+      }
+      users[i] = { email, password, accessToken: body.access_token, refreshToken: body.refresh_token };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, one));
+  return users;
+}
