@@ -9,6 +9,7 @@ import { hashPassword } from './auth/passwords.ts';
 import { RevokedSessions } from './auth/revoked-sessions.ts';
 import { buildApp, type AppPlugin } from './http/app.ts';
 import { KeyRing } from './keys/key-ring.ts';
+import { Lru } from './jwt/lru.ts';
 import { demoPlugins } from './demo.ts';
 import { openStores } from './store/open.ts';
 
@@ -54,6 +55,7 @@ export async function createLatchkey(config: Config, opts: StartOptions = {}): P
     events,
     now,
     dummyHash: await hashPassword(randomBytes(24).toString('base64url')),
+    verifiedTokens: new Lru(10_000),
   };
   const app = await buildApp(ctx, { logger, plugins: [...demoPlugins(config), ...(opts.plugins ?? [])] });
   const pruneTimer = setInterval(() => {
@@ -64,12 +66,19 @@ export async function createLatchkey(config: Config, opts: StartOptions = {}): P
     }
   }, 10 * 60_000);
   pruneTimer.unref();
+  // Instances sharing a key store pick up a key another instance created (an algorithm change
+  // rolled out one instance at a time), so they verify its tokens too.
+  const keyReloadTimer = setInterval(() => {
+    keys.reload().catch((err: unknown) => logger.warn({ err: { message: (err as Error).message } }, 'key reload failed'));
+  }, 30_000);
+  keyReloadTimer.unref();
 
   return {
     app,
     ctx,
     async close() {
       clearInterval(pruneTimer);
+      clearInterval(keyReloadTimer);
       await app.close();
       revoked.stop();
       await stores.close();

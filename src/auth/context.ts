@@ -1,4 +1,6 @@
 import type { Config } from '../config.ts';
+import type { AccessTokenClaims } from '../jwt/access-token.ts';
+import type { Lru } from '../jwt/lru.ts';
 import type { KeyRing } from '../keys/key-ring.ts';
 import type { Stores } from '../store/types.ts';
 import type { SessionPolicy } from '../domain/session.ts';
@@ -15,6 +17,13 @@ export interface AuthContext {
   now: () => number;
   /** argon2id hash of a random password: unknown users are verified against it for equal timing. */
   dummyHash: string;
+  /** Access tokens whose signature was already checked, by exact token string. */
+  verifiedTokens: Lru<string, VerifiedToken>;
+}
+
+export interface VerifiedToken {
+  claims: AccessTokenClaims;
+  kid: string;
 }
 
 export function sessionPolicy(config: Config): SessionPolicy {

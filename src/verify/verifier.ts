@@ -14,7 +14,7 @@ import {
 } from '../jwt/access-token.ts';
 import { VerifyError } from './errors.ts';
 import { discoverJwksUri, fetchJwks, trustedKeys, type FetchLike } from './jwks.ts';
-import { Lru } from './lru.ts';
+import { Lru } from '../jwt/lru.ts';
 import { RevocationFollower, RevocationSet, type RevocationSource } from './revocations.ts';
 
 export interface VerifierOptions {

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync } from 'node:crypto';
 import { publicJwkOf } from '../../src/jwt/algorithms.ts';
 import { trustedKeys, DiscoveryError } from '../../src/verify/jwks.ts';
-import { Lru } from '../../src/verify/lru.ts';
+import { Lru } from '../../src/jwt/lru.ts';
 import { RevocationSet } from '../../src/verify/revocations.ts';
 import { createVerifier, bearerTokenFrom, VerifyError } from '../../src/verify/index.ts';
 

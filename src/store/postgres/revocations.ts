@@ -4,6 +4,7 @@
 // is disconnected, hence the reload on every (re)connect.
 import pg from 'pg';
 import type { Revocation, RevocationFeed } from '../types.ts';
+import { feedSubscriptions } from '../feed-subscriptions.ts';
 import { int, query } from './pool.ts';
 
 const CHANNEL = 'latchkey_revoked';
@@ -15,7 +16,7 @@ export interface PostgresRevocationFeed extends RevocationFeed {
   stopAll(): void;
 }
 
-function decode(payload: string | undefined): Revocation | null {
+function decode(payload: string): Revocation | null {
   if (!payload) return null;
   try {
     const v = JSON.parse(payload) as { s?: unknown; u?: unknown; r?: unknown };
@@ -27,7 +28,6 @@ function decode(payload: string | undefined): Revocation | null {
 }
 
 export function postgresRevocationFeed(pool: pg.Pool, listenConfig: pg.ClientConfig): PostgresRevocationFeed {
-  const active = new Set<() => void>();
   const loadActive = async (now: number): Promise<Revocation[]> => {
     const { rows } = await query<{ session_id: string; until: string; reuse: boolean }>(
       pool,
@@ -52,34 +52,7 @@ export function postgresRevocationFeed(pool: pg.Pool, listenConfig: pg.ClientCon
       );
     },
     loadActive,
-    subscribe(onRevoked, onResync) {
-      const stop = listen(
-        listenConfig,
-        (payload) => {
-          const r = decode(payload);
-          if (r) onRevoked(r);
-        },
-        async () => {
-          // LISTEN is active, so every later add arrives as a notification and every earlier one
-          // is in this load: nothing falls between, even before the first connection is up.
-          try {
-            for (const r of await loadActive(Date.now())) onRevoked(r);
-          } catch {
-            // The caller's reload and the next reconnect retry.
-          }
-          onResync();
-        },
-      );
-      const unsubscribe = () => {
-        active.delete(unsubscribe);
-        stop();
-      };
-      active.add(unsubscribe);
-      return unsubscribe;
-    },
-    stopAll() {
-      for (const stop of [...active]) stop();
-    },
+    ...feedSubscriptions((onMessage, onReady) => listen(listenConfig, (p) => onMessage(p ?? ''), onReady), decode, loadActive, Date.now),
     async prune(now) {
       await query(pool, 'DELETE FROM revocations WHERE until <= $1', [now]);
     },

@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis';
 import type { Revocation, RevocationFeed } from '../types.ts';
 import { createNodeConnection, guard, parseNode, reconnectDelay, type NodeAddress, type RedisClient, type RedisTarget, type RedisTimeouts } from './client.ts';
 import type { KeyLayout } from './keys.ts';
+import { feedSubscriptions } from '../feed-subscriptions.ts';
 import { ADD_REVOCATION } from './scripts.ts';
 
 interface FeedCommands {
@@ -68,7 +69,6 @@ export interface RedisRevocationFeed extends RevocationFeed {
 
 export function redisRevocationFeed(client: RedisClient, keys: KeyLayout, opts: RedisRevocationFeedOptions): RedisRevocationFeed {
   const cmd = client as unknown as FeedCommands;
-  const active = new Set<() => void>();
   const now = opts.now ?? Date.now;
   const loadActive = async (at: number): Promise<Revocation[]> => {
     return mergeMembers(await guard(client.zrangebyscore(keys.revocations, `(${at}`, '+inf', 'WITHSCORES')));
@@ -78,37 +78,12 @@ export function redisRevocationFeed(client: RedisClient, keys: KeyLayout, opts: 
       await guard(cmd.lkAddRevocation(keys.revocations, memberOf(r), r.until, now(), keys.revocationChannel, encodeRevocation(r)));
     },
     loadActive,
-    subscribe(onRevoked, onResync) {
-      const stop = followChannel(
-        opts.target,
-        opts.timeouts,
-        keys.revocationChannel,
-        (message) => {
-          const r = decodeRevocation(message);
-          if (r) onRevoked(r);
-        },
-        async () => {
-          // SUBSCRIBE is confirmed, so every `add` is either in this load or arrives as a message:
-          // a subscriber misses nothing from the moment subscribe() is called, even before the
-          // connection is up. The caller's own reload (onResync) remains the interface's promise.
-          try {
-            for (const r of await loadActive(now())) onRevoked(r);
-          } catch {
-            // Command connection down too; the caller's reload and the next resync retry.
-          }
-          onResync();
-        },
-      );
-      const unsubscribe = () => {
-        active.delete(unsubscribe);
-        stop();
-      };
-      active.add(unsubscribe);
-      return unsubscribe;
-    },
-    stopAll() {
-      for (const stop of [...active]) stop();
-    },
+    ...feedSubscriptions(
+      (onMessage, onReady) => followChannel(opts.target, opts.timeouts, keys.revocationChannel, onMessage, onReady),
+      decodeRevocation,
+      loadActive,
+      now,
+    ),
   };
 }
 
