@@ -4,7 +4,8 @@
 // Sessions are created through the adapter, each for its own user: the worst case for the
 // per-user index, whose cost is per user, not per session. The index keys are then deleted and
 // memory read again, which separates the two costs:
-//   record = session hash + its TTL, paid once per session (what the ≤ 300 B target measures);
+//   record = session hash + its TTL, paid once per session (asserted ≤ 300 B; whether the issue's
+//            target also counts the index is open: with it, one session per user is ~460 B);
 //   index  = the user's sorted set + its TTL, paid once per user, plus one entry per session.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -64,7 +65,7 @@ async function deleteMatching(pattern: string): Promise<number> {
   return n;
 }
 
-test(`memory per session over ${N / 1000}k sessions stays within 300 bytes`, async (t) => {
+test(`the session record stays within 300 bytes per session over ${N / 1000}k sessions (the per-user index is measured beside it, not counted)`, async (t) => {
   await admin.flushall();
   const base = await usedMemory();
   const now = Date.now();
