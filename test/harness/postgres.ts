@@ -12,8 +12,12 @@ const ENSURE_TIMEOUT_MS = 20_000;
 const PG_CTL_TIMEOUT_S = 30;
 const PORT_ATTEMPTS = 5;
 
+/** Set when the shared server is unusable and a private cluster stands in for it (see ensurePostgres). */
+let standIn: Promise<OwnPostgres> | null = null;
+let standInUrl: string | null = null;
+
 export function adminUrl(): string {
-  return process.env.LATCHKEY_TEST_PG_ADMIN_URL || DEFAULT_ADMIN_URL;
+  return standInUrl ?? (process.env.LATCHKEY_TEST_PG_ADMIN_URL || DEFAULT_ADMIN_URL);
 }
 
 export interface TestDatabase {
@@ -100,8 +104,9 @@ async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Pro
   }
 }
 
-/** A fresh, empty database on the shared server; drop() it when done. */
+/** A fresh, empty database on the shared server (or its stand-in); drop() it when done. */
 export async function createTestDatabase(): Promise<TestDatabase> {
+  await ensurePostgres();
   const admin = adminUrl();
   const name = `latchkey_test_${randomBytes(8).toString('hex')}`;
   try {
@@ -164,10 +169,28 @@ function byVersionDesc(a: string, b: string): number {
 }
 
 /**
- * Makes sure the shared server behind the admin URL answers queries, starting
- * the Debian-packaged local cluster if nothing is listening.
+ * Makes sure a PostgreSQL server answers at adminUrl(): the shared one (starting the
+ * Debian-packaged local cluster if nothing is listening) or, when that cannot be used at all
+ * (not installed, not started, no trust auth for postgres on 127.0.0.1), a private cluster of
+ * this process made with initdb. The suite then depends on nothing the machine had running.
  */
 export async function ensurePostgres(): Promise<void> {
+  if (standIn) {
+    await standIn;
+    return;
+  }
+  try {
+    await ensureSharedPostgres();
+  } catch (err) {
+    if (process.env.LATCHKEY_TEST_PG_ADMIN_URL) throw err; // an explicit server must be used as given
+    standIn ??= startOwnPostgres();
+    const own = await standIn;
+    standInUrl = own.url;
+    process.stdout.write(`# shared PostgreSQL unusable (${(err as Error).message.split('\n')[0]}); using a private cluster\n`);
+  }
+}
+
+async function ensureSharedPostgres(): Promise<void> {
   const admin = adminUrl();
   const target = new URL(admin);
   const first = await probe(admin);
