@@ -1,17 +1,13 @@
 // The same contract on a real 3-master Redis Cluster: every script must touch one slot only,
 // and per-user operations must work while the user's sessions live on other masters.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { newSessionId, newUserId } from '../../src/domain/ids.ts';
 import { storeContract } from '../../src/store/contract.ts';
 import { openRedisStores, type RedisStores } from '../../src/store/redis/open.ts';
-import { openSqliteStores } from '../../src/store/sqlite/open.ts';
-import type { Stores } from '../../src/store/types.ts';
 import { startRedisCluster, type RedisClusterProcess } from '../harness/redis.ts';
+import { redisContractSubject } from './redis-subject.ts';
 
 const HOUR = 3_600_000;
 const T0 = 1_800_000_000_000;
@@ -25,31 +21,9 @@ after(async () => {
   await cluster.stop();
 });
 
-storeContract('redis cluster', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'latchkey-cluster-contract-'));
-  // Users and keys are not Redis's job; the contract needs whole Stores, so SQLite fills in.
-  const sqlite = openSqliteStores(dir);
-  const redis = await openRedisStores({ clusterNodes: seeds(), prefix: 'lk:contract:', idleMs: 24 * HOUR });
-  const stores: Stores = {
-    users: sqlite.users,
-    keys: sqlite.keys,
-    sessions: redis.sessions,
-    revocations: redis.revocations,
-    rateLimits: redis.rateLimits,
-    health: () => redis.health(),
-    close: async () => {
-      await redis.close();
-      await sqlite.close();
-    },
-  };
-  return {
-    stores,
-    async cleanup() {
-      await stores.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-});
+storeContract('redis cluster', () =>
+  redisContractSubject(() => openRedisStores({ clusterNodes: seeds(), prefix: 'lk:contract:', idleMs: 24 * HOUR })),
+);
 
 describe('redis cluster layout', () => {
   let redis: RedisStores;

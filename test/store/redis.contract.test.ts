@@ -14,9 +14,8 @@ import { loadConfig } from '../../src/config.ts';
 import { openStores } from '../../src/store/open.ts';
 import { keyLayout } from '../../src/store/redis/keys.ts';
 import { openRedisStores, type RedisStores } from '../../src/store/redis/open.ts';
-import { openSqliteStores } from '../../src/store/sqlite/open.ts';
-import type { Stores } from '../../src/store/types.ts';
 import { startRedis, type RedisProcess } from '../harness/redis.ts';
+import { redisContractSubject } from './redis-subject.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -60,36 +59,7 @@ async function elapsed<T>(p: Promise<T>): Promise<{ ms: number; result: PromiseS
   return { ms: Date.now() - t, result: result! };
 }
 
-/** Redis for sessions, nothing for users and keys: the contract needs whole Stores, so borrow SQLite's. */
-async function redisSubject(prefix: string) {
-  const dir = mkdtempSync(join(tmpdir(), 'latchkey-redis-contract-'));
-  const sqlite = openSqliteStores(dir);
-  const redis = await openRedisStores({ url: server.url, prefix, idleMs: 24 * HOUR });
-  const stores: Stores = {
-    users: sqlite.users,
-    keys: sqlite.keys,
-    sessions: redis.sessions,
-    revocations: redis.revocations,
-    rateLimits: redis.rateLimits,
-    async health() {
-      return redis.health();
-    },
-    async close() {
-      await redis.close();
-      await sqlite.close();
-    },
-  };
-  return {
-    redis,
-    stores,
-    async cleanup() {
-      await stores.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-storeContract('redis', () => redisSubject(`lk:t${Date.now()}:`));
+storeContract('redis', () => redisContractSubject(() => openRedisStores({ url: server.url, prefix: `lk:t${Date.now()}:`, idleMs: 24 * HOUR })));
 
 describe('redis adapter beyond the contract', () => {
   let redis: RedisStores;
