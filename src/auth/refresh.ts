@@ -1,6 +1,7 @@
 import { decodeRefreshToken } from '../domain/refresh-token.ts';
 import { Errors, type AuthError } from '../domain/errors.ts';
-import { revocationHorizon, sessionPolicy, type AuthContext } from './context.ts';
+import { sessionPolicy, type AuthContext } from './context.ts';
+import { revokeSessions } from './revoke.ts';
 import { tokenResponse, type TokenResponse } from './issue-tokens.ts';
 
 /**
@@ -27,9 +28,7 @@ export async function refresh(ctx: AuthContext, refreshToken: string, clientId: 
       ctx.events({ event: 'session.grace_replay', ...base });
       return tokenResponse(ctx, session!);
     case 'reuse': {
-      const until = revocationHorizon(ctx);
-      ctx.revoked.add({ sessionId: claims.sessionId, until, reuse: true });
-      await ctx.stores.revocations.add({ sessionId: claims.sessionId, until, reuse: true });
+      await revokeSessions(ctx, [claims.sessionId], { reuse: true });
       ctx.events({ event: 'session.reuse_detected', ...base });
       return Errors.refreshReuse();
     }

@@ -1,6 +1,7 @@
 import { decodeRefreshToken } from '../domain/refresh-token.ts';
 import { Errors } from '../domain/errors.ts';
-import { revocationHorizon, sessionPolicy, type AuthContext } from './context.ts';
+import { sessionPolicy, type AuthContext } from './context.ts';
+import { revokeSessions } from './revoke.ts';
 
 export interface SessionView {
   id: string;
@@ -10,14 +11,10 @@ export interface SessionView {
   current: boolean;
 }
 
-async function revoke(ctx: AuthContext, sessionIds: string[], userId: string | undefined, reason: string): Promise<void> {
-  const until = revocationHorizon(ctx);
-  for (const sessionId of sessionIds) {
-    // Local first: this instance refuses the session's tokens even if the feed write fails.
-    ctx.revoked.add({ sessionId, until });
-    await ctx.stores.revocations.add({ sessionId, until });
-    ctx.events({ event: 'session.revoked', userId, sessionId, reason });
-  }
+/** Revokes ended sessions and records why, one security event each. */
+export async function revoke(ctx: AuthContext, sessionIds: string[], userId: string | undefined, reason: string): Promise<void> {
+  await revokeSessions(ctx, sessionIds);
+  for (const sessionId of sessionIds) ctx.events({ event: 'session.revoked', userId, sessionId, reason });
 }
 
 export async function listSessions(ctx: AuthContext, userId: string, currentSid: string): Promise<SessionView[]> {

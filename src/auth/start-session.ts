@@ -1,7 +1,8 @@
 import { deviceLabel } from '../domain/device.ts';
 import { newSessionId } from '../domain/ids.ts';
 import type { SessionRecord } from '../domain/session.ts';
-import { revocationHorizon, type AuthContext } from './context.ts';
+import type { AuthContext } from './context.ts';
+import { revoke } from './sessions.ts';
 import { tokenResponse, type TokenResponse } from './issue-tokens.ts';
 
 export interface ClientInfo {
@@ -26,10 +27,6 @@ export async function startSession(ctx: AuthContext, userId: string, client: Cli
   };
   const { evicted } = await ctx.stores.sessions.createSession(session, ctx.config.maxSessions);
   ctx.events({ event: 'session.created', userId, sessionId: session.id, clientId: client.clientId });
-  for (const sessionId of evicted) {
-    await ctx.stores.revocations.add({ sessionId, until: revocationHorizon(ctx) });
-    ctx.revoked.add({ sessionId, until: revocationHorizon(ctx) });
-    ctx.events({ event: 'session.revoked', userId, sessionId, reason: 'max_sessions' });
-  }
+  await revoke(ctx, evicted, userId, 'max_sessions');
   return tokenResponse(ctx, session);
 }
