@@ -19,20 +19,24 @@ const HOUR = 3_600_000;
 const strict: SessionPolicy = { graceMs: 0, idleMs: 24 * HOUR };
 const lenient: SessionPolicy = { graceMs: 10_000, idleMs: 24 * HOUR };
 
-function session(over: Partial<SessionRecord> = {}): SessionRecord {
+/** A fresh 30-day session of a new user, created (and last used) at `now`; adapter tests use it too. */
+export function sampleSession(now: number, over: Partial<SessionRecord> = {}): SessionRecord {
   return {
     id: newSessionId(),
     userId: newUserId(),
     clientId: 'app',
     generation: 0,
-    rotatedAt: T0,
-    createdAt: T0,
-    lastUsedAt: T0,
-    expiresAt: T0 + 30 * 24 * HOUR,
+    rotatedAt: now,
+    createdAt: now,
+    lastUsedAt: now,
+    expiresAt: now + 30 * 24 * HOUR,
+    // A typical label from src/domain/device.ts.
     device: 'Chrome 120 on Linux',
     ...over,
   };
 }
+
+const session = (over: Partial<SessionRecord> = {}) => sampleSession(T0, over);
 
 function signingKey(alg: StoredSigningKey['alg'], createdAt: number): StoredSigningKey {
   return { kid: randomBytes(32).toString('base64url'), alg, privateJwk: '{"kty":"test"}', createdAt, retiredAt: null };

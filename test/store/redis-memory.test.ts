@@ -10,8 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { newSessionId, newUserId } from '../../src/domain/ids.ts';
-import type { SessionRecord } from '../../src/domain/session.ts';
+import { sampleSession } from '../../src/store/contract.ts';
 import { openRedisStores, type RedisStores } from '../../src/store/redis/open.ts';
 import { keyLayout } from '../../src/store/redis/keys.ts';
 import { startRedis, type RedisProcess } from '../harness/redis.ts';
@@ -38,21 +37,7 @@ after(async () => {
 
 const usedMemory = async () => Number(/^used_memory:(\d+)/m.exec(await admin.info('memory'))![1]);
 
-function session(now: number, over: Partial<SessionRecord> = {}): SessionRecord {
-  return {
-    id: newSessionId(),
-    userId: newUserId(),
-    clientId: 'app',
-    generation: 0,
-    rotatedAt: now,
-    createdAt: now,
-    lastUsedAt: now,
-    expiresAt: now + 30 * DAY,
-    // A typical label from src/domain/device.ts.
-    device: 'Chrome 120 on Linux',
-    ...over,
-  };
-}
+const session = sampleSession;
 
 async function deleteMatching(pattern: string): Promise<number> {
   let cursor = '0';

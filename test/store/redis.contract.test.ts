@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { StoreUnavailableError } from '../../src/domain/errors.ts';
 import { newSessionId, newUserId } from '../../src/domain/ids.ts';
 import type { SessionRecord } from '../../src/domain/session.ts';
-import { storeContract } from '../../src/store/contract.ts';
+import { sampleSession, storeContract } from '../../src/store/contract.ts';
 import { loadConfig } from '../../src/config.ts';
 import { openStores } from '../../src/store/open.ts';
 import { keyLayout } from '../../src/store/redis/keys.ts';
@@ -29,21 +29,7 @@ after(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function session(over: Partial<SessionRecord> = {}): SessionRecord {
-  const now = Date.now();
-  return {
-    id: newSessionId(),
-    userId: newUserId(),
-    clientId: 'app',
-    generation: 0,
-    rotatedAt: now,
-    createdAt: now,
-    lastUsedAt: now,
-    expiresAt: now + 30 * DAY,
-    device: 'Firefox 121 on Linux',
-    ...over,
-  };
-}
+const session = (over: Partial<SessionRecord> = {}) => sampleSession(Date.now(), over);
 
 async function until(what: string, ok: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
