@@ -2,11 +2,9 @@
 // verification with our node:crypto code (signAccessToken / verifyAccessToken) against jose 6
 // (SignJWT / jwtVerify, WebCrypto underneath). Same header, same claims, same key.
 // Standalone: `npx tsx bench/sign.ts` (add --json, or SIGN_JSON=1, for one machine-readable line).
-import { randomBytes } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
-import { generateSigningKeyPair, publicJwkOf } from '../src/jwt/algorithms.ts';
 import { signAccessToken, verifyAccessToken } from '../src/jwt/access-token.ts';
-import { jwkThumbprint } from '../src/jwt/thumbprint.ts';
+import { benchSigningKey, sampleClaims } from './lib/token-fixture.ts';
 
 export interface SignResult {
   name: string;
@@ -22,24 +20,9 @@ export interface SignResult {
 const MEASURE_MS = Number(process.env.SIGN_MEASURE_MS ?? 1000);
 const WARMUP_MS = Number(process.env.SIGN_WARMUP_MS ?? 300);
 
-const { privateKey, publicKey } = generateSigningKeyPair('EdDSA');
-const kid = jwkThumbprint(publicJwkOf(publicKey));
+const { privateKey, publicKey, kid, signingKey: key } = benchSigningKey();
 const issuer = 'http://localhost:3000';
-const key = { kid, alg: 'EdDSA' as const, privateKey };
-
-function claims() {
-  const iat = Math.floor(Date.now() / 1000);
-  return {
-    iss: issuer,
-    sub: '0b6e5f7e-2a55-4a0f-9d6e-6a3d2f1c9b11',
-    aud: issuer,
-    exp: iat + 300,
-    iat,
-    jti: randomBytes(16).toString('base64url'),
-    client_id: 'app',
-    sid: randomBytes(16).toString('base64url'),
-  };
-}
+const claims = () => sampleClaims(issuer, issuer);
 
 async function timed(name: string, note: string, batch: number, fn: () => unknown | Promise<unknown>): Promise<SignResult> {
   const runFor = async (ms: number) => {

@@ -5,12 +5,11 @@
 // Issue 4's target: a repeated token at >= 10x the raw signature verification rate.
 //
 //   npx tsx bench/verify.ts            (VERIFY_BENCH_MS=2000 per case; --json for one JSON line)
-import { randomBytes, verify as cryptoVerify } from 'node:crypto';
+import { verify as cryptoVerify } from 'node:crypto';
 import { importJWK, jwtVerify } from 'jose';
 import { createVerifier as createFastJwtVerifier } from 'fast-jwt';
-import { generateSigningKeyPair, publicJwkOf } from '../src/jwt/algorithms.ts';
-import { signAccessToken, type AccessTokenClaims } from '../src/jwt/access-token.ts';
-import { jwkThumbprint } from '../src/jwt/thumbprint.ts';
+import { signAccessToken } from '../src/jwt/access-token.ts';
+import { benchSigningKey, sampleClaims } from './lib/token-fixture.ts';
 import { createVerifier } from '../src/verify/index.ts';
 
 const MEASURE_MS = Number(process.env.VERIFY_BENCH_MS ?? 2000);
@@ -18,24 +17,8 @@ const WARMUP_MS = Number(process.env.VERIFY_BENCH_WARMUP_MS ?? 300);
 
 const issuer = 'https://auth.example.com';
 const audience = 'https://api.example.com';
-const { privateKey, publicKey } = generateSigningKeyPair('EdDSA');
-const jwk = publicJwkOf(publicKey);
-const kid = jwkThumbprint(jwk);
-const signingKey = { kid, alg: 'EdDSA' as const, privateKey };
-
-function claims(): AccessTokenClaims {
-  const iat = Math.floor(Date.now() / 1000);
-  return {
-    iss: issuer,
-    sub: '0b6e5f7e-2a55-4a0f-9d6e-6a3d2f1c9b11',
-    aud: audience,
-    exp: iat + 300,
-    iat,
-    jti: randomBytes(16).toString('base64url'),
-    client_id: 'app',
-    sid: randomBytes(16).toString('base64url'),
-  };
-}
+const { publicKey, jwk, kid, signingKey } = benchSigningKey();
+const claims = () => sampleClaims(issuer, audience);
 
 const token = signAccessToken(signingKey, claims());
 const manyTokens = Array.from({ length: 1000 }, () => signAccessToken(signingKey, claims()));
