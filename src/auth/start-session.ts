@@ -15,7 +15,7 @@ export interface ClientInfo {
 export async function startSession(ctx: AuthContext, userId: string, client: ClientInfo): Promise<TokenResponse> {
   const now = ctx.now();
   const session: SessionRecord = {
-    id: newSessionId(),
+    id: newSessionId(userId),
     userId,
     clientId: client.clientId,
     generation: 0,

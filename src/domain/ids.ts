@@ -1,8 +1,31 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 
-/** 128 random bits: a session id is a lookup key, not a secret; the MAC guards the token. */
-export function newSessionId(): string {
-  return randomBytes(16).toString('base64url');
+/** Characters of a session id that name its user's group: the first 3 bytes, in base64url. */
+export const SESSION_TAG_CHARS = 4;
+
+/**
+ * The group of a user's sessions: 3 bytes of SHA-256 over the user id (2^24 groups). Users may
+ * share a group; a store that uses it still keeps the user id with each session.
+ */
+export function userTag(userId: string): string {
+  return createHash('sha256').update(userId).digest().toString('base64url', 0, 3);
+}
+
+/** The user group named by a session id (see newSessionId). */
+export function sessionTag(sessionId: string): string {
+  return sessionId.slice(0, SESSION_TAG_CHARS);
+}
+
+/**
+ * 16 bytes: the user's 3-byte tag, then 13 random bytes (104 bits). A session id is a lookup key,
+ * not a secret (the MAC guards the token). The tag lets a store keep all of a user's sessions
+ * together, in one Redis key and one Cluster slot, and still find a session from its id alone,
+ * which is all a refresh token carries.
+ */
+export function newSessionId(userId: string): string {
+  const id = randomBytes(16);
+  createHash('sha256').update(userId).digest().copy(id, 0, 0, 3);
+  return id.toString('base64url');
 }
 
 export function newUserId(): string {

@@ -21,9 +21,10 @@ const lenient: SessionPolicy = { graceMs: 10_000, idleMs: 24 * HOUR };
 
 /** A fresh 30-day session of a new user, created (and last used) at `now`; adapter tests use it too. */
 export function sampleSession(now: number, over: Partial<SessionRecord> = {}): SessionRecord {
+  const userId = over.userId ?? newUserId();
   return {
-    id: newSessionId(),
-    userId: newUserId(),
+    id: newSessionId(userId),
+    userId,
     clientId: 'app',
     generation: 0,
     rotatedAt: now,
@@ -88,7 +89,7 @@ export function storeContract(name: string, open: () => Promise<ContractSubject>
         const x = session();
         assert.deepEqual(await s.sessions.createSession(x, null), { evicted: [] });
         assert.deepEqual(await s.sessions.getSession(x.id), x);
-        assert.equal(await s.sessions.getSession(newSessionId()), null);
+        assert.equal(await s.sessions.getSession(newSessionId(newUserId())), null);
       });
 
       it('lists a user’s live sessions oldest first, without expired or idle ones', async () => {
@@ -190,7 +191,7 @@ export function storeContract(name: string, open: () => Promise<ContractSubject>
       });
 
       it('reports an unknown session as not_found', async () => {
-        const out = await s.sessions.rotate(newSessionId(), { generation: 0, clientId: 'app' }, T0, strict);
+        const out = await s.sessions.rotate(newSessionId(newUserId()), { generation: 0, clientId: 'app' }, T0, strict);
         assert.equal(out.decision.kind, 'not_found');
         assert.equal(out.session, null);
       });
@@ -252,8 +253,8 @@ export function storeContract(name: string, open: () => Promise<ContractSubject>
           (r) => got.push(r.sessionId),
           () => {},
         );
-        const live = { sessionId: newSessionId(), until: Date.now() + HOUR, reuse: true };
-        const lapsed = { sessionId: newSessionId(), until: Date.now() - 1 };
+        const live = { sessionId: newSessionId(newUserId()), until: Date.now() + HOUR, reuse: true };
+        const lapsed = { sessionId: newSessionId(newUserId()), until: Date.now() - 1 };
         await s.revocations.add(live);
         await s.revocations.add(lapsed);
         const deadline = Date.now() + 2000;

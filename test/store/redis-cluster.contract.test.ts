@@ -1,9 +1,10 @@
 // The same contract on a real 3-master Redis Cluster: every script must touch one slot only,
-// and per-user operations must work while the user's sessions live on other masters.
+// users' session groups spread over the masters, and a user's sessions stay in one slot.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { newSessionId, newUserId } from '../../src/domain/ids.ts';
+import { newSessionId, newUserId, sessionTag } from '../../src/domain/ids.ts';
+import type { SessionRecord } from '../../src/domain/session.ts';
 import { storeContract } from '../../src/store/contract.ts';
 import { openRedisStores, type RedisStores } from '../../src/store/redis/open.ts';
 import { startRedisCluster, type RedisClusterProcess } from '../harness/redis.ts';
@@ -25,6 +26,19 @@ storeContract('redis cluster', () =>
   redisContractSubject(() => openRedisStores({ clusterNodes: seeds(), prefix: 'lk:contract:', idleMs: 24 * HOUR })),
 );
 
+/** A one-hour session of `userId` created at T0 + i. */
+const session = (userId: string, i: number): SessionRecord => ({
+  id: newSessionId(userId),
+  userId,
+  clientId: 'app',
+  generation: 0,
+  rotatedAt: T0 + i,
+  createdAt: T0 + i,
+  lastUsedAt: T0 + i,
+  expiresAt: T0 + HOUR,
+  device: 'd',
+});
+
 describe('redis cluster layout', () => {
   let redis: RedisStores;
   before(async () => {
@@ -34,55 +48,44 @@ describe('redis cluster layout', () => {
     await redis.close();
   });
 
-  it('spreads one user’s sessions over several masters and still lists, caps and ends them', async () => {
-    const userId = newUserId();
-    const ids = Array.from({ length: 12 }, () => newSessionId());
-    for (const [i, id] of ids.entries()) {
-      await redis.sessions.createSession(
-        { id, userId, clientId: 'app', generation: 0, rotatedAt: T0 + i, createdAt: T0 + i, lastUsedAt: T0 + i, expiresAt: T0 + HOUR, device: 'd' },
-        null,
-      );
+  it('spreads users over the masters, keeps each user’s sessions in one key, and lists, caps and ends them', async () => {
+    const users = Array.from({ length: 30 }, () => newUserId());
+    for (const userId of users) {
+      await redis.sessions.createSession({ ...session(userId, 0), expiresAt: T0 + HOUR }, null);
     }
     const perNode = await Promise.all(
       cluster.nodes.map(async (n) => {
         const r = new Redis({ host: n.host, port: n.port, lazyConnect: true });
         await r.connect();
         try {
-          return (await r.keys('lk:layout:{*}')).length;
+          return (await r.keys('lk:layout:s{*}')).length;
         } finally {
           r.disconnect();
         }
       }),
     );
-    assert.ok(perNode.filter((c) => c > 0).length >= 2, `sessions on one master only: ${perNode.join(',')}`);
-    const extra = newSessionId();
-    const { evicted } = await redis.sessions.createSession(
-      { id: extra, userId, clientId: 'app', generation: 0, rotatedAt: T0 + 99, createdAt: T0 + 99, lastUsedAt: T0 + 99, expiresAt: T0 + HOUR, device: 'd' },
-      3,
-    );
-    assert.deepEqual(evicted, ids.slice(0, 10));
+    assert.equal(perNode.filter((c) => c > 0).length, 3, `users on every master: ${perNode.join(',')}`);
+
+    const userId = users[0]!;
+    for (let i = 1; i < 12; i++) await redis.sessions.createSession(session(userId, i), null);
+    const all = (await redis.sessions.listSessions(userId, T0 + 100, { graceMs: 0, idleMs: HOUR })).map((s) => s.id);
+    assert.equal(all.length, 12);
+    assert.equal(new Set(all.map(sessionTag)).size, 1, 'one group for all of the user’s sessions');
+    const extra = session(userId, 99);
+    const { evicted } = await redis.sessions.createSession(extra, 3);
+    assert.deepEqual(evicted, all.slice(0, 10));
     const listed = await redis.sessions.listSessions(userId, T0 + 100, { graceMs: 0, idleMs: HOUR });
     assert.deepEqual(
       listed.map((s) => s.id),
-      [...ids.slice(10), extra],
+      [...all.slice(10), extra.id],
     );
-    for (const id of ids.slice(0, 10)) assert.equal(await redis.sessions.getSession(id), null);
-    assert.deepEqual((await redis.sessions.deleteUserSessions(userId)).sort(), [...ids.slice(10), extra].sort());
+    for (const id of evicted) assert.equal(await redis.sessions.getSession(id), null);
+    assert.deepEqual((await redis.sessions.deleteUserSessions(userId)).sort(), [...all.slice(10), extra.id].sort());
   });
 
-  it('holds the per-user cap under concurrent logins while the sessions sit on different masters', async () => {
+  it('holds the per-user cap under concurrent logins', async () => {
     const userId = newUserId();
-    const made = Array.from({ length: 20 }, (_, i) => ({
-      id: newSessionId(),
-      userId,
-      clientId: 'app',
-      generation: 0,
-      rotatedAt: T0 + i,
-      createdAt: T0 + i,
-      lastUsedAt: T0 + i,
-      expiresAt: T0 + HOUR,
-      device: 'd',
-    }));
+    const made = Array.from({ length: 20 }, (_, i) => session(userId, i));
     const results = await Promise.all(made.map((s) => redis.sessions.createSession(s, 2)));
     const evicted = results.flatMap((r) => r.evicted);
     assert.equal(new Set(evicted).size, evicted.length, 'no session evicted twice');

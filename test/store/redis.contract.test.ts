@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { StoreUnavailableError } from '../../src/domain/errors.ts';
-import { newSessionId, newUserId } from '../../src/domain/ids.ts';
+import { newSessionId, newUserId, sessionTag, userTag } from '../../src/domain/ids.ts';
 import type { SessionRecord } from '../../src/domain/session.ts';
 import { sampleSession, storeContract } from '../../src/store/contract.ts';
 import { loadConfig } from '../../src/config.ts';
@@ -60,26 +60,44 @@ describe('redis adapter beyond the contract', () => {
     await redis.close();
   });
 
-  it('keeps only fixed-size fields and sets TTLs from the absolute and idle deadlines', async () => {
-    const s = session();
+  it('keeps a user’s sessions in one group hash, two fixed fields each, with a TTL that covers the longest', async () => {
+    const now = Date.now();
+    // Near its absolute end the session's deadline is that end, not the idle timeout.
+    const s = session({ expiresAt: now + 60_000 });
+    const group = keys.sessionGroup(sessionTag(s.id));
     await redis.sessions.createSession(s, null);
-    assert.deepEqual(Object.keys(await admin.hgetall(keys.session(s.id))).sort(), ['c', 'd', 'e', 'g', 'l', 'r', 't', 'u']);
-    const ttl = await admin.pttl(keys.session(s.id));
-    assert.ok(ttl > DAY - 5000 && ttl <= DAY, `idle deadline first: ${ttl}`);
-    const indexTtl = await admin.pttl(keys.userIndex(s.userId));
-    assert.ok(indexTtl > 29 * DAY && indexTtl <= 30 * DAY, `index lives as long as the session can: ${indexTtl}`);
-    // Near its absolute end the session's TTL follows that end, not the idle timeout.
-    const late = s.expiresAt - 60_000;
-    const out = await redis.sessions.rotate(s.id, { generation: 0, clientId: 'app' }, late, { graceMs: 0, idleMs: 60 * DAY });
+    assert.equal(sessionTag(s.id), userTag(s.userId));
+    const stored = await admin.hgetallBuffer(group);
+    assert.deepEqual(Object.keys(stored).sort(), [s.id.slice(4), `${s.id.slice(4)}:`].sort());
+    assert.equal(stored[s.id.slice(4)]!.length, 49, 'numbers, UUID and client id: no token material');
+    assert.equal(stored[`${s.id.slice(4)}:`]!.toString(), s.device);
+    const ttl = await admin.pttl(group);
+    assert.ok(ttl > 55_000 && ttl <= 60_000, `absolute end first: ${ttl}`);
+    // A second session of the user that lives longer extends the group's TTL to its idle deadline...
+    await redis.sessions.createSession(session({ userId: s.userId }), null);
+    const extended = await admin.pttl(group);
+    assert.ok(extended > DAY - 5000 && extended <= DAY, `idle deadline of the longer one: ${extended}`);
+    // ...and neither a shorter session nor a rotation near an absolute end shortens it.
+    await redis.sessions.createSession(session({ userId: s.userId, expiresAt: now + 1000 }), null);
+    const out = await redis.sessions.rotate(s.id, { generation: 0, clientId: 'app' }, Date.now(), { graceMs: 0, idleMs: DAY });
     assert.equal(out.decision.kind, 'rotate');
-    const lateTtl = await admin.pttl(keys.session(s.id));
-    assert.ok(lateTtl > 55_000 && lateTtl <= 60_000, `absolute end first: ${lateTtl}`);
+    assert.ok((await admin.pttl(group)) > DAY - 5000, 'the group’s TTL is never shortened');
   });
 
   it('does not store a session that is already over', async () => {
     const s = session({ expiresAt: Date.now() - 1 });
     assert.deepEqual(await redis.sessions.createSession(s, null), { evicted: [] });
-    assert.equal(await admin.exists(keys.session(s.id), keys.userIndex(s.userId)), 0);
+    assert.equal(await admin.exists(keys.sessionGroup(sessionTag(s.id))), 0);
+  });
+
+  it('refuses a session id that does not carry its user’s tag, and treats malformed ids as unknown', async () => {
+    const s = session({ id: newSessionId(newUserId()) });
+    await assert.rejects(redis.sessions.createSession(s, null), /tag/);
+    for (const id of ['', 'short', 'x'.repeat(23), `${'a'.repeat(21)}!`]) {
+      assert.equal(await redis.sessions.getSession(id), null);
+      assert.equal(await redis.sessions.deleteSession(id), null);
+      assert.equal((await redis.sessions.rotate(id, { generation: 0, clientId: 'app' }, Date.now(), { graceMs: 0, idleMs: DAY })).decision.kind, 'not_found');
+    }
   });
 
   it('holds the per-user cap under concurrent logins: each eviction decided once, the newest survive', async () => {
@@ -95,21 +113,56 @@ describe('redis adapter beyond the contract', () => {
     for (const id of evicted) assert.equal(await redis.sessions.getSession(id), null);
   });
 
-  it('finishes an eviction that a crash left half done, and drops index entries of vanished sessions', async () => {
+  it('keeps users who share a group apart, and drops the group’s sessions past their deadline on the next write', async () => {
+    // Two users whose ids hash to the same 3-byte tag (a birthday search over ~5k random ids).
+    const seen = new Map<string, string>();
+    let pair: [string, string] | null = null;
+    while (!pair) {
+      const u = newUserId();
+      const other = seen.get(userTag(u));
+      if (other) pair = [other, u];
+      else seen.set(userTag(u), u);
+    }
+    const [alice, bob] = pair;
+    const group = keys.sessionGroup(userTag(alice));
+    const now = Date.now();
+    const at = (userId: string, t: number, over: Partial<SessionRecord> = {}) =>
+      session({ userId, createdAt: t, lastUsedAt: t, rotatedAt: t, ...over });
+    const [a1, a2, b1] = [at(alice, now), at(alice, now + 1), at(bob, now + 2)];
+    const bEnding = at(bob, now - 5, { expiresAt: now + 200 });
+    for (const x of [a1!, a2!, b1!, bEnding]) await redis.sessions.createSession(x, null);
+    assert.equal(await admin.hlen(group), 8, 'one hash holds both users’ sessions');
+    await sleep(300);
+
+    // Cap of 1 for bob: his session past its end is dropped (not counted, not reported), his
+    // oldest live one is evicted, alice's stay.
+    const b2 = at(bob, Date.now());
+    assert.deepEqual(await redis.sessions.createSession(b2, 1), { evicted: [b1!.id] });
+    assert.equal(await admin.hexists(group, bEnding.id.slice(4)), 0, 'the ended session left the hash');
+    const listed = async (u: string) => (await redis.sessions.listSessions(u, Date.now(), { graceMs: 0, idleMs: DAY })).map((x) => x.id);
+    assert.deepEqual(await listed(alice), [a1!.id, a2!.id]);
+    assert.deepEqual(await listed(bob), [b2.id]);
+    assert.deepEqual(await redis.sessions.deleteUserSessions(bob), [b2.id]);
+    assert.deepEqual(await redis.sessions.deleteUserSessions(alice, a2!.id), [a1!.id]);
+    assert.deepEqual(await listed(alice), [a2!.id]);
+    assert.equal(await admin.hlen(group), 2);
+  });
+
+  it('tidies only a random sample of a large group on login without a cap, so a login’s cost does not grow with it', async () => {
     const userId = newUserId();
-    const [a, b, c] = [0, 1, 2].map((i) => session({ userId, createdAt: Date.now() + i }));
-    for (const s of [a!, b!, c!]) await redis.sessions.createSession(s, null);
-    // As if a login had marked `a` for eviction and died before deleting it.
-    await admin.zadd(keys.userIndex(userId), 'XX', -1, a!.id);
-    // As if `b` had expired by TTL.
-    await admin.del(keys.session(b!.id));
-    const listed = await redis.sessions.listSessions(userId, Date.now(), { graceMs: 0, idleMs: DAY });
-    assert.deepEqual(
-      listed.map((s) => s.id),
-      [c!.id],
-    );
-    assert.equal(await admin.exists(keys.session(a!.id)), 0, 'the marked session is deleted');
-    assert.deepEqual(await admin.zrange(keys.userIndex(userId), 0, -1), [c!.id]);
+    const group = keys.sessionGroup(userTag(userId));
+    const now = Date.now();
+    const ending = Array.from({ length: 150 }, (_, i) => session({ userId, createdAt: now + i, lastUsedAt: now + i, expiresAt: now + 300 }));
+    await Promise.all(ending.map((x) => redis.sessions.createSession(x, null)));
+    await redis.sessions.createSession(session({ userId }), null);
+    assert.equal(await admin.hlen(group), 2 * 151);
+    await sleep(400);
+    await redis.sessions.createSession(session({ userId }), null);
+    const removed = 151 - ((await admin.hlen(group)) / 2 - 1);
+    assert.ok(removed >= 1 && removed <= 32, `removed ${removed} of 150 ended sessions`);
+    // Listing reads the whole group anyway, so it removes the rest.
+    assert.equal((await redis.sessions.listSessions(userId, Date.now(), { graceMs: 0, idleMs: DAY })).length, 2);
+    assert.equal(await admin.hlen(group), 4);
   });
 
   it('delivers revocations made while the feed connection was down, after it reconnects', async () => {
@@ -121,11 +174,11 @@ describe('redis adapter beyond the contract', () => {
     );
     try {
       await until('first subscribe', () => resyncs === 1);
-      const before = { sessionId: newSessionId(), until: Date.now() + HOUR };
+      const before = { sessionId: newSessionId(newUserId()), until: Date.now() + HOUR };
       await redis.revocations.add(before);
       await until('live delivery', () => got.has(before.sessionId));
       await admin.client('KILL', 'TYPE', 'pubsub');
-      const meanwhile = { sessionId: newSessionId(), until: Date.now() + HOUR, reuse: true };
+      const meanwhile = { sessionId: newSessionId(newUserId()), until: Date.now() + HOUR, reuse: true };
       await redis.revocations.add(meanwhile);
       await until('resync after reconnect', () => resyncs >= 2);
       await until('the revocation made meanwhile', () => got.has(meanwhile.sessionId));
@@ -220,7 +273,7 @@ describe('openStores with LATCHKEY_REDIS_URL and no database', () => {
       const s = session();
       await stores.sessions.createSession(s, null);
       const probe = new Redis(own.url);
-      assert.equal(await probe.exists(`lk:{${s.id}}`), 1, 'the session is in Redis under the default prefix');
+      assert.equal(await probe.exists(`lk:s{${sessionTag(s.id)}}`), 1, 'the session is in Redis under the default prefix');
       probe.disconnect();
       assert.deepEqual(await stores.health(), [
         { name: 'redis', ok: true },

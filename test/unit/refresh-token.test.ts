@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { newSessionId } from '../../src/domain/ids.ts';
+import { newSessionId, newUserId } from '../../src/domain/ids.ts';
 import { decodeRefreshToken, encodeRefreshToken, REFRESH_TOKEN_LENGTH, type MacKeyring } from '../../src/domain/refresh-token.ts';
 
 function ring(...ids: number[]): MacKeyring {
@@ -11,7 +11,7 @@ function ring(...ids: number[]): MacKeyring {
 
 describe('refresh-token format', () => {
   const r = ring(1);
-  const sid = newSessionId();
+  const sid = newSessionId(newUserId());
 
   it('round-trips session id and generation and is opaque base64url of fixed length', () => {
     const t = encodeRefreshToken(r, { sessionId: sid, generation: 41 });
