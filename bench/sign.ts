@@ -1,8 +1,11 @@
 // Micro-benchmark behind "we sign with node:crypto": EdDSA (Ed25519) access-token signing and
-// verification with our node:crypto code (signAccessToken / verifyAccessToken) against jose 6
-// (SignJWT / jwtVerify, WebCrypto underneath). Same header, same claims, same key.
+// verification with our code (signAccessToken, libsodium when sodium-native loads, else
+// node:crypto; verifyAccessToken, node:crypto) against jose 6 (SignJWT / jwtVerify, WebCrypto
+// underneath), and node:crypto's one-shot sign() alone. Same header, same claims, same key.
 // Standalone: `npx tsx bench/sign.ts` (add --json, or SIGN_JSON=1, for one machine-readable line).
+import { sign as nodeSign } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
+import { usesSodium } from '../src/crypto/ed25519.ts';
 import { signAccessToken, verifyAccessToken } from '../src/jwt/access-token.ts';
 import { benchSigningKey, sampleClaims } from './lib/token-fixture.ts';
 
@@ -61,7 +64,8 @@ export async function runSignBench(): Promise<SignResult[]> {
   await jwtVerify(token, publicKey, { issuer, audience: issuer, typ: 'at+jwt', algorithms: ['EdDSA'] });
 
   const out: SignResult[] = [];
-  out.push(await timed('sign node:crypto (signAccessToken)', 'sync, one at a time', 1, () => signAccessToken(key, claims())));
+  out.push(await timed(`sign ${usesSodium(key.privateKey) ? 'libsodium' : 'node:crypto'} (signAccessToken)`, 'sync, one at a time', 1, () => signAccessToken(key, claims())));
+  out.push(await timed('sign node:crypto sign() alone', 'sync, one at a time, same input', 1, () => nodeSign(null, Buffer.from(token.slice(0, token.lastIndexOf('.'))), key.privateKey)));
   out.push(await timed('sign jose SignJWT', 'await one at a time', 1, joseSign));
   out.push(await timed('sign jose SignJWT x50', '50 in flight (as under 50 connections)', 50, joseSign));
   out.push(await timed('verify node:crypto (verifyAccessToken)', 'sync, full claim checks', 1, () => verifyAccessToken(token, keyFor, verifyOpts)));

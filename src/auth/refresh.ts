@@ -18,25 +18,27 @@ export async function refresh(ctx: AuthContext, refreshToken: string, clientId: 
     ctx.now(),
     sessionPolicy(ctx.config),
   );
-  const base = { sessionId: claims.sessionId, userId: session?.userId, clientId, generation: claims.generation };
+  // One object literal per event, not a spread of a shared base object (and no per-call closure).
+  const { sessionId, generation } = claims;
+  const userId = session?.userId;
   switch (decision.kind) {
     case 'rotate':
-      ctx.events({ event: 'session.rotated', ...base });
+      ctx.events({ event: 'session.rotated', sessionId, userId, clientId, generation });
       return tokenResponse(ctx, session!);
     case 'grace':
       // Same successor as the first caller got (recomputed from the stored generation), fresh access token.
-      ctx.events({ event: 'session.grace_replay', ...base });
+      ctx.events({ event: 'session.grace_replay', sessionId, userId, clientId, generation });
       return tokenResponse(ctx, session!);
     case 'reuse': {
       await revokeSessions(ctx, [claims.sessionId], { reuse: true });
-      ctx.events({ event: 'session.reuse_detected', ...base });
+      ctx.events({ event: 'session.reuse_detected', sessionId, userId, clientId, generation });
       return Errors.refreshReuse();
     }
     case 'future':
-      ctx.events({ event: 'session.future_generation', ...base });
+      ctx.events({ event: 'session.future_generation', sessionId, userId, clientId, generation });
       return Errors.malformedRefreshToken();
     case 'expired':
-      ctx.events({ event: 'session.expired', ...base, reason: decision.reason });
+      ctx.events({ event: 'session.expired', sessionId, userId, clientId, generation, reason: decision.reason });
       return Errors.sessionExpired();
     case 'wrong_client':
       return Errors.wrongClient();

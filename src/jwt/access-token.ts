@@ -30,8 +30,19 @@ export interface IssuingKey {
   privateKey: KeyObject;
 }
 
+// The encoded protected header is the same for every token a key signs: encoded once per key.
+const encodedHeaders = new WeakMap<IssuingKey, { alg: JwsAlg; kid: string; encoded: string }>();
+
+function encodedHeader(key: IssuingKey): string {
+  const cached = encodedHeaders.get(key);
+  if (cached && cached.alg === key.alg && cached.kid === key.kid) return cached.encoded;
+  const encoded = encodeJsonPart({ alg: key.alg, typ: ACCESS_TOKEN_TYP, kid: key.kid });
+  encodedHeaders.set(key, { alg: key.alg, kid: key.kid, encoded });
+  return encoded;
+}
+
 export function signAccessToken(key: IssuingKey, claims: AccessTokenClaims): string {
-  const signingInput = `${encodeJsonPart({ alg: key.alg, typ: ACCESS_TOKEN_TYP, kid: key.kid })}.${encodeJsonPart(claims)}`;
+  const signingInput = `${encodedHeader(key)}.${encodeJsonPart(claims)}`;
   const sig = signJws(key.alg, key.privateKey, Buffer.from(signingInput));
   return `${signingInput}.${sig.toString('base64url')}`;
 }
