@@ -1,8 +1,9 @@
-// Closed-loop load: N workers, each with its own keep-alive connection (an undici Pool capped at one
-// connection), each sending its next request only after it has read the whole previous response.
+// Closed-loop load: N workers, each with its own keep-alive connection (./raw-http.ts: a lean
+// HTTP/1.1 client, so the generator takes as little of the shared CPU as it can), each sending its
+// next request only after it has read the whole previous response.
 // Stateful chains (refresh tokens) carry their state from one response to the next request.
 // Latency is from the call to `request()` to the end of the body. Bounded in time and in count.
-import { Pool } from 'undici';
+import { RawHttpConnection } from './raw-http.ts';
 import { summarize, type LatencySummary } from './stats.ts';
 
 export interface LoopRequest {
@@ -75,7 +76,7 @@ export async function closedLoop<S>(spec: LoopSpec<S>): Promise<LoopResult<S>> {
   const timers = spec.onWindow ? [setTimeout(openWindow, spec.warmupMs), setTimeout(closeWindow, spec.warmupMs + spec.durationMs)] : [];
 
   const worker = async (initial: S) => {
-    const pool = new Pool(spec.origin, { connections: 1, pipelining: 1 });
+    const conn = RawHttpConnection.fromOrigin(spec.origin);
     let state = initial;
     let alive = true;
     try {
@@ -92,9 +93,9 @@ export async function closedLoop<S>(spec: LoopSpec<S>): Promise<LoopResult<S>> {
         let text = '';
         let next: S | Error;
         try {
-          const res = await pool.request({ method: r.method, path: r.path, headers: r.headers, body: r.body ?? null });
-          status = res.statusCode;
-          text = await res.body.text();
+          const res = await conn.request(r.method, r.path, r.headers, r.body);
+          status = res.status;
+          text = res.body;
           next = spec.onResponse(state, status, text);
         } catch (e) {
           next = e instanceof Error ? e : new Error(String(e));
@@ -117,7 +118,7 @@ export async function closedLoop<S>(spec: LoopSpec<S>): Promise<LoopResult<S>> {
         state = next;
       }
     } finally {
-      await pool.close();
+      conn.close();
     }
     if (alive) liveStates.push(state);
   };
