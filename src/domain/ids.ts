@@ -3,12 +3,14 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 /** Characters of a session id that name its user's group: the first 3 bytes, in base64url. */
 export const SESSION_TAG_CHARS = 4;
 
+const tagBytes = (userId: string): Buffer => createHash('sha256').update(userId).digest().subarray(0, 3);
+
 /**
  * The group of a user's sessions: 3 bytes of SHA-256 over the user id (2^24 groups). Users may
  * share a group; a store that uses it still keeps the user id with each session.
  */
 export function userTag(userId: string): string {
-  return createHash('sha256').update(userId).digest().toString('base64url', 0, 3);
+  return tagBytes(userId).toString('base64url');
 }
 
 /** The user group named by a session id (see newSessionId). */
@@ -24,7 +26,7 @@ export function sessionTag(sessionId: string): string {
  */
 export function newSessionId(userId: string): string {
   const id = randomBytes(16);
-  createHash('sha256').update(userId).digest().copy(id, 0, 0, 3);
+  tagBytes(userId).copy(id, 0);
   return id.toString('base64url');
 }
 
