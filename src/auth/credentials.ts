@@ -59,8 +59,9 @@ export async function login(ctx: AuthContext, input: { email: string; password: 
     }
     await throttle.succeeded();
   } finally {
-    // A store failure half-way must not leave this attempt counted as in flight forever.
-    throttle.release();
+    // A store failure half-way must not leave this attempt counted as in flight; if the give-back
+    // fails too (store down), the count lapses with its short window (IN_FLIGHT_WINDOW_MS).
+    await throttle.release().catch(() => {});
   }
   if (needsRehash(user.passwordHash)) {
     await ctx.stores.users.updatePasswordHash(user.id, user.passwordHash, await hashPassword(input.password));

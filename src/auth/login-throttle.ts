@@ -10,8 +10,9 @@
 //
 // The account counters are taken *before* the password is checked (and cleared by a success),
 // so concurrent guesses cannot all slip past a check that has not seen the others yet. The
-// source counter must count failures only (a busy NAT logs in successfully all day), so it adds
-// the attempts still in flight in this process to the stored failures instead.
+// source counter must count failures only (a busy NAT logs in successfully all day), so beside
+// it an attempts-in-flight counter is taken before the check, in the same shared store (every
+// instance sees it), and given back when the attempt ends; a failure moves into the failures.
 import { createHash } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import { Errors } from '../domain/errors.ts';
@@ -43,13 +44,8 @@ export function sourceOf(ip: string | undefined): string | null {
     .join(':')}::/64`;
 }
 
-const inFlight = new WeakMap<RateLimitStore, Map<string, number>>();
-
-function flights(store: RateLimitStore): Map<string, number> {
-  let m = inFlight.get(store);
-  if (!m) inFlight.set(store, (m = new Map()));
-  return m;
-}
+/** Bounds how long a crashed instance's in-flight attempts keep counting (a login takes well under it). */
+export const IN_FLIGHT_WINDOW_MS = 60_000;
 
 export function loginThrottle(ctx: AuthContext, email: string, ip: string | undefined) {
   const store = ctx.stores.rateLimits;
@@ -61,18 +57,17 @@ export function loginThrottle(ctx: AuthContext, email: string, ip: string | unde
   const pairKey = source ? `login:pair:${acct}:${source}` : null;
   const knownKey = source ? `login:known:${acct}:${source}` : null;
   const ipKey = source ? `login:ip:${source}` : null;
-  const pending = flights(store);
+  const flightKey = source ? `login:flight:${source}` : null;
   let holding = false;
 
-  const release = () => {
-    if (!holding || !ipKey) return;
+  /** Gives back this attempt's in-flight count; safe to call more than once. */
+  const release = async () => {
+    if (!holding || !flightKey) return;
     holding = false;
-    const n = (pending.get(ipKey) ?? 1) - 1;
-    if (n > 0) pending.set(ipKey, n);
-    else pending.delete(ipKey);
+    await store.undo(flightKey, ctx.now());
   };
-  const refuse = (reason: string, resetAt: number, now: number) => {
-    release();
+  const refuse = async (reason: string, resetAt: number, now: number) => {
+    await release();
     ctx.events({ event: 'login.throttled', ip, reason });
     return Errors.rateLimited(Math.max(1, Math.ceil((resetAt - now) / 1000)));
   };
@@ -81,32 +76,32 @@ export function loginThrottle(ctx: AuthContext, email: string, ip: string | unde
     /** Reserves one attempt, or throws rate_limited. Must be followed by failed() or succeeded(), or release(). */
     async check(): Promise<void> {
       const now = ctx.now();
-      if (ipKey) {
-        const i = await store.peek(ipKey, now);
-        // Synchronous from here to the increment: this process's attempts are counted exactly.
-        if ((i?.count ?? 0) + (pending.get(ipKey) ?? 0) >= cfg.loginIpLimit) throw refuse('ip', i?.resetAt ?? now, now);
-        pending.set(ipKey, (pending.get(ipKey) ?? 0) + 1);
+      if (ipKey && flightKey) {
+        // Taken first, atomically across instances, so concurrent attempts see each other.
+        const flight = await store.hit(flightKey, IN_FLIGHT_WINDOW_MS, now);
         holding = true;
+        const i = await store.peek(ipKey, now);
+        if ((i?.count ?? 0) + flight.count > cfg.loginIpLimit) throw await refuse('ip', i?.resetAt ?? now, now);
       }
       if (pairKey) {
         const p = await store.hit(pairKey, windowMs, now);
-        if (p.count > cfg.loginAccountLimit) throw refuse('account_source', p.resetAt, now);
+        if (p.count > cfg.loginAccountLimit) throw await refuse('account_source', p.resetAt, now);
       }
       const a = await store.hit(acctKey, windowMs, now);
       if (a.count > cfg.loginAccountLimit * (pairKey ? ACCOUNT_CEILING_FACTOR : 1)) {
         const known = knownKey ? await store.peek(knownKey, now) : null;
-        if (!known) throw refuse('account', a.resetAt, now);
+        if (!known) throw await refuse('account', a.resetAt, now);
       }
     },
     async failed(): Promise<void> {
       try {
         if (ipKey) await store.hit(ipKey, windowMs, ctx.now());
       } finally {
-        release();
+        await release();
       }
     },
     async succeeded(): Promise<void> {
-      release();
+      await release();
       await Promise.all([store.reset(acctKey), pairKey ? store.reset(pairKey) : null, knownKey ? store.hit(knownKey, KNOWN_SOURCE_MS, ctx.now()) : null]);
     },
     release,

@@ -321,6 +321,18 @@ export function storeContract(name: string, open: () => Promise<ContractSubject>
         await new Promise((r) => setTimeout(r, 1100));
         assert.equal(await s.rateLimits.peek(short, Date.now()), null, 'the window lapsed');
       });
+
+      it('takes hits back atomically, removes a counter at 0 and never goes below it', async () => {
+        const key = `t:${randomBytes(6).toString('hex')}`;
+        const now = Date.now();
+        await Promise.all(Array.from({ length: 5 }, () => s.rateLimits.hit(key, 60_000, now)));
+        await Promise.all(Array.from({ length: 3 }, () => s.rateLimits.undo(key, now)));
+        assert.equal((await s.rateLimits.peek(key, now))?.count, 2);
+        await Promise.all(Array.from({ length: 4 }, () => s.rateLimits.undo(key, now)));
+        assert.equal(await s.rateLimits.peek(key, now), null);
+        await s.rateLimits.undo(key, now);
+        assert.equal((await s.rateLimits.hit(key, 60_000, now)).count, 1, 'a new window starts at 1, not below');
+      });
     });
 
     it('reports healthy', async () => {

@@ -33,5 +33,9 @@ export function memoryRateLimitStore(maxKeys = 100_000): RateLimitStore {
     async reset(key) {
       windows.delete(key);
     },
+    async undo(key, now) {
+      const w = live(key, now);
+      if (w && --w.count <= 0) windows.delete(key);
+    },
   };
 }

@@ -104,6 +104,11 @@ export interface RateLimitStore {
   hit(key: string, windowMs: number, now: number): Promise<{ count: number; resetAt: number }>;
   peek(key: string, now: number): Promise<{ count: number; resetAt: number } | null>;
   reset(key: string): Promise<void>;
+  /**
+   * Atomic decrement of a live counter, taking back a hit that turned out not to count; a counter
+   * that reaches 0 is removed, and a missing or lapsed one stays missing (never below 0).
+   */
+  undo(key: string, now: number): Promise<void>;
 }
 
 export interface HealthReport {

@@ -86,6 +86,30 @@ describe('three instances, grace 10', () => {
   });
 });
 
+describe('three instances, login limits shared (LATCHKEY_LOGIN_IP_LIMIT=6)', () => {
+  let fleet: Fleet;
+  before(async () => {
+    fleet = await startFleet(3, { ...env(), LATCHKEY_LOGIN_IP_LIMIT: '6', LATCHKEY_TRUST_PROXY: 'true' });
+  });
+  after(() => fleet.stop());
+
+  const attempt = (ip: string, email: string, password = 'wrong password') =>
+    call(fleet.next(), 'POST', '/auth/login', { json: { email, password }, headers: { 'x-forwarded-for': ip } });
+
+  it('a burst of guesses sprayed over many accounts from one IP, spread over all instances, gets no more than the IP limit checked', async () => {
+    const ip = '203.0.113.77';
+    const rs = await Promise.all(Array.from({ length: 30 }, () => attempt(ip, uniqueEmail())));
+    const statuses = rs.map((r) => r.status);
+    const checked = statuses.filter((s) => s === 401).length;
+    assert.ok(checked >= 1 && checked <= 6, `checked ${checked} of 30: ${statuses.join(',')}`);
+    assert.equal(statuses.filter((s) => s === 429).length, 30 - checked);
+    assert.equal((await attempt(ip, uniqueEmail())).status, 429, 'and the stored failures hold it on every instance');
+    // Successes from a busy source are not failures: another IP's logins are untouched.
+    const u = await signup(fleet.next());
+    assert.equal((await attempt('203.0.113.78', u.email, u.password)).status, 200);
+  });
+});
+
 describe('three instances, grace 0', () => {
   let fleet: Fleet;
   before(async () => {

@@ -33,6 +33,12 @@ export function postgresRateLimitStore(pool: pg.Pool): PostgresRateLimitStore {
     async reset(key) {
       await query(pool, 'DELETE FROM rate_limits WHERE key = $1', [key]);
     },
+    async undo(key, now) {
+      // Each statement is atomic under the row lock: the decrement never goes below 0, and the
+      // removal only takes a row that is still at 0 (a hit in between keeps it).
+      const { rowCount } = await query(pool, 'UPDATE rate_limits SET count = count - 1 WHERE key = $1 AND reset_at > $2::int8 AND count > 0', [key, now]);
+      if (rowCount) await query(pool, 'DELETE FROM rate_limits WHERE key = $1 AND count <= 0', [key]);
+    },
     async prune(now) {
       await query(pool, 'DELETE FROM rate_limits WHERE reset_at <= $1', [now]);
     },

@@ -3,16 +3,18 @@
 import type { RateLimitStore } from '../types.ts';
 import { guard, type RedisClient } from './client.ts';
 import type { KeyLayout } from './keys.ts';
-import { RATE_HIT, RATE_PEEK } from './scripts.ts';
+import { RATE_HIT, RATE_PEEK, RATE_UNDO } from './scripts.ts';
 
 interface RateCommands {
   lkRateHit(key: string, windowMs: number): Promise<[number, number]>;
   lkRatePeek(key: string): Promise<[number, number] | null>;
+  lkRateUndo(key: string): Promise<number>;
 }
 
 export function defineRateLimitScripts(client: RedisClient): void {
   client.defineCommand('lkRateHit', { numberOfKeys: 1, lua: RATE_HIT });
   client.defineCommand('lkRatePeek', { numberOfKeys: 1, lua: RATE_PEEK, readOnly: true });
+  client.defineCommand('lkRateUndo', { numberOfKeys: 1, lua: RATE_UNDO });
 }
 
 export function redisRateLimitStore(client: RedisClient, keys: KeyLayout): RateLimitStore {
@@ -29,6 +31,9 @@ export function redisRateLimitStore(client: RedisClient, keys: KeyLayout): RateL
     },
     async reset(key) {
       await guard(client.del(keys.rateLimit(key)));
+    },
+    async undo(key) {
+      await guard(cmd.lkRateUndo(keys.rateLimit(key)));
     },
   };
 }

@@ -212,3 +212,10 @@ local count = redis.call('GET', KEYS[1])
 if not count then return nil end
 return {tonumber(count), redis.call('PTTL', KEYS[1])}
 `;
+
+/** KEYS[1] counter. Takes one hit back; removes the counter at 0 and never creates one. */
+export const RATE_UNDO = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('DECR', KEYS[1]) <= 0 then redis.call('DEL', KEYS[1]) end
+return 1
+`;
