@@ -58,23 +58,23 @@ local mine = {}
 for i = 1, #all, 2 do
   local name, a = all[i], all[i + 1]
   if isRecord(name) and name ~= ARGV[1] then
-  local _, _, t, l, e = numbers(a)
-  if now >= math.min(e, l + idle) then
-    dropSession(KEYS[1], name)
-  elseif userOf(a) == ARGV[4] then
-    mine[#mine + 1] = {name, t}
-  end
+    local _, _, t, l, e = numbers(a)
+    if now >= math.min(e, l + idle) then
+      dropSession(KEYS[1], name)
+    elseif userOf(a) == ARGV[4] then
+      mine[#mine + 1] = {name, t}
+    end
   end
 end
 local victims = {}
 if ARGV[8] ~= '' then
   local excess = math.min(#mine + 1 - tonumber(ARGV[8]), #mine)
   if excess > 0 then
-  table.sort(mine, function(x, y) if x[2] ~= y[2] then return x[2] < y[2] end return x[1] < y[1] end)
-  for i = 1, excess do
-    victims[i] = mine[i][1]
-    dropSession(KEYS[1], mine[i][1])
-  end
+    table.sort(mine, function(x, y) if x[2] ~= y[2] then return x[2] < y[2] end return x[1] < y[1] end)
+    for i = 1, excess do
+      victims[i] = mine[i][1]
+      dropSession(KEYS[1], mine[i][1])
+    end
   end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], ARGV[1] .. ':', ARGV[3])
@@ -149,14 +149,14 @@ local out = {}
 for i = 1, #all, 2 do
   local name, a = all[i], all[i + 1]
   if isRecord(name) then
-  local _, _, _, l, e = numbers(a)
-  if now >= math.min(e, l + idle) then
-    dropSession(KEYS[1], name)
-  elseif userOf(a) == ARGV[1] then
-    out[#out + 1] = name
-    out[#out + 1] = a
-    out[#out + 1] = value[name .. ':'] or ''
-  end
+    local _, _, _, l, e = numbers(a)
+    if now >= math.min(e, l + idle) then
+      dropSession(KEYS[1], name)
+    elseif userOf(a) == ARGV[1] then
+      out[#out + 1] = name
+      out[#out + 1] = a
+      out[#out + 1] = value[name .. ':'] or ''
+    end
   end
 end
 return out
@@ -164,14 +164,13 @@ return out
 
   /** KEYS[1] group hash. ARGV: user, field to keep ('' for none). Deletes the user's other sessions; returns their fields. */
   endAll: `${RECORD_LUA}
+local all = redis.call('HGETALL', KEYS[1])
 local ended = {}
-for i, name in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if isRecord(name) and name ~= ARGV[2] then
-  local a = redis.call('HGET', KEYS[1], name)
-  if a and userOf(a) == ARGV[1] then
+for i = 1, #all, 2 do
+  local name, a = all[i], all[i + 1]
+  if isRecord(name) and name ~= ARGV[2] and userOf(a) == ARGV[1] then
     dropSession(KEYS[1], name)
     ended[#ended + 1] = name
-  end
   end
 end
 return ended
