@@ -30,6 +30,7 @@ local function userEnd(a) local m = a:byte(29) if m == 0 then return 45 end retu
 local function userOf(a) return a:sub(29, userEnd(a)) end
 local function clientOf(a) local p = userEnd(a) + 1 return a:sub(p + 1, p + a:byte(p)) end
 local function isRecord(name) return #name == FIELD_CHARS end
+local function pastDeadline(a, now, idle) local _, _, _, l, e = numbers(a) return now >= math.min(e, l + idle) end
 local function dropSession(key, name) redis.call('HDEL', key, name, name .. ':') end
 local function extendTtl(key, ttl) if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end end
 `;
@@ -58,11 +59,11 @@ local mine = {}
 for i = 1, #all, 2 do
   local name, a = all[i], all[i + 1]
   if isRecord(name) and name ~= ARGV[1] then
-    local _, _, t, l, e = numbers(a)
-    if now >= math.min(e, l + idle) then
+    if pastDeadline(a, now, idle) then
       dropSession(KEYS[1], name)
     elseif userOf(a) == ARGV[4] then
-      mine[#mine + 1] = {name, t}
+      local _, _, createdAt = numbers(a)
+      mine[#mine + 1] = {name, createdAt}
     end
   end
 end
@@ -149,8 +150,7 @@ local out = {}
 for i = 1, #all, 2 do
   local name, a = all[i], all[i + 1]
   if isRecord(name) then
-    local _, _, _, l, e = numbers(a)
-    if now >= math.min(e, l + idle) then
+    if pastDeadline(a, now, idle) then
       dropSession(KEYS[1], name)
     elseif userOf(a) == ARGV[1] then
       out[#out + 1] = name

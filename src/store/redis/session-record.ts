@@ -10,7 +10,8 @@
 //   <id tail>:  the device label (≤ 64 bytes by src/domain/device.ts).
 // The id tail is the session id without its group tag (the key already names the group).
 // Nothing here can be replayed: a refresh token needs the MAC secret, which never enters Redis.
-import { SESSION_TAG_CHARS } from '../../domain/ids.ts';
+import { SESSION_TAG_CHARS, sessionTag } from '../../domain/ids.ts';
+import { isSessionId } from '../../domain/refresh-token.ts';
 import type { SessionRecord } from '../../domain/session.ts';
 
 /** Bytes before the user id; the Lua side reads the same offsets. */
@@ -18,7 +19,6 @@ export const NUMBERS_BYTES = 28;
 /** First byte of the user id part: a canonical UUID follows as 16 raw bytes. Otherwise it is a byte length. */
 const UUID_MARK = 0;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const SESSION_ID_RE = /^[A-Za-z0-9_-]{22}$/;
 
 /** The user id as stored in a record; the scripts compare it byte for byte to find a user's sessions. */
 export function encodeUserId(userId: string): Buffer {
@@ -71,8 +71,8 @@ export function decodeRecord(id: string, record: Buffer, device: Buffer | string
 
 /** Where a session lives: its group tag (the key) and its field; null for a string that cannot be a session id. */
 export function locate(sessionId: string): { tag: string; field: string } | null {
-  if (!SESSION_ID_RE.test(sessionId)) return null;
-  return { tag: sessionId.slice(0, SESSION_TAG_CHARS), field: sessionId.slice(SESSION_TAG_CHARS) };
+  if (!isSessionId(sessionId)) return null;
+  return { tag: sessionTag(sessionId), field: sessionId.slice(SESSION_TAG_CHARS) };
 }
 
 /** Length of a record field's name; the device field is the same name plus ':'. */
