@@ -4,12 +4,12 @@
 // origin and the top allocating functions (the generator's own share shows as bench/).
 //   npx tsx bench/alloc.ts
 import { Session } from 'node:inspector/promises';
-import { loadConfig } from '../src/config.ts';
-import { createLatchkey } from '../src/server.ts';
-import { tempDir } from './lib/proc.ts';
-import { RawHttpConnection } from './lib/raw-http.ts';
-import { seedUsers } from './lib/latchkey.ts';
-import { startRedis } from '../test/harness/redis.ts';
+import { loadConfig } from '../packages/server/src/config.js';
+import { createLatchkey } from '../packages/server/src/server.js';
+import { tempDir } from './lib/proc.js';
+import { RawHttpConnection } from './lib/raw-http.js';
+import { seedUsers } from './lib/latchkey.js';
+import { startRedis } from '../test/harness/redis.js';
 
 const redis = await startRedis();
 const data = tempDir('alloc');

@@ -3,9 +3,9 @@
 // FLAGS='--max-semi-space-size=64'); prints latency percentiles, how the requests over 10 ms
 // cluster in time, and how many dense clusters sit next to a server GC.
 //   npx tsx bench/gc-tail.ts
-import { startLatchkey, seedUsers } from './lib/latchkey.ts';
-import { RawHttpConnection } from './lib/raw-http.ts';
-import { startRedis } from '../test/harness/redis.ts';
+import { startLatchkey, seedUsers } from './lib/latchkey.js';
+import { RawHttpConnection } from './lib/raw-http.js';
+import { startRedis } from '../test/harness/redis.js';
 
 const flags = (process.env.FLAGS ?? '').split(' ').filter(Boolean);
 const redis = await startRedis();

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { REPO_ROOT, tempDir } from './lib/proc.ts';
+import { REPO_ROOT, tempDir } from './lib/proc.js';
 
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 const root = resolve(arg('server-root') ?? REPO_ROOT);
@@ -47,8 +47,8 @@ async function measure<S>(states: S[], step: (s: S) => Promise<S>): Promise<Meas
   return run(MS);
 }
 
-const { loadConfig } = (await import(pathToFileURL(join(root, 'src', 'config.ts')).href)) as typeof import('../src/config.ts');
-const { createLatchkey } = (await import(pathToFileURL(join(root, 'src', 'server.ts')).href)) as typeof import('../src/server.ts');
+const { loadConfig } = (await import(pathToFileURL(join(root, 'src', 'config.ts')).href)) as typeof import('../packages/server/src/config.js');
+const { createLatchkey } = (await import(pathToFileURL(join(root, 'src', 'server.ts')).href)) as typeof import('../packages/server/src/server.js');
 const data = tempDir('inproc');
 const config = loadConfig({ LATCHKEY_DATA_DIR: data.path, LATCHKEY_LOG_LEVEL: 'warn', PORT: '3999' });
 const lk = await createLatchkey(config);

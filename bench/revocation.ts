@@ -3,10 +3,10 @@
 // poll instance 2 and 3 with the session's access token in tight loops; the figure is the time
 // from sending the logout to the first 401 on each other instance (polling adds well under 1 ms
 // on loopback). Sequential, bounded in count, 127.0.0.1 only.
-import { call, signup } from '../test/helpers/http.ts';
-import { spawnServer, type ChildServer } from '../test/helpers/server.ts';
-import { createTestDatabase, ensurePostgres } from '../test/harness/postgres.ts';
-import { startRedis } from '../test/harness/redis.ts';
+import { call, signup } from '../test/helpers/http.js';
+import { spawnServer, type ChildServer } from '../test/helpers/server.js';
+import { createTestDatabase, ensurePostgres } from '../test/harness/postgres.js';
+import { startRedis } from '../test/harness/redis.js';
 
 const sessions = Number(process.argv.find((a) => a.startsWith('--sessions='))?.split('=')[1] ?? 200);
 

@@ -9,12 +9,12 @@ import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { cannon, type CannonResult } from './lib/cannon.ts';
-import { startLatchkey, seedUsers, type SeededUser } from './lib/latchkey.ts';
-import { closedLoop, once, type LoopResult } from './lib/loop.ts';
-import { cpuMeter, freePort, REPO_ROOT, sleep, startChild, startNodeTs, tempDir, waitForHttp, waitForReadyLine } from './lib/proc.ts';
-import { formatProfile, summarizeProfile, type ProfileSummary } from './profile.ts';
-import type { SignResult } from './sign.ts';
+import { cannon, type CannonResult } from './lib/cannon.js';
+import { startLatchkey, seedUsers, type SeededUser } from './lib/latchkey.js';
+import { closedLoop, once, type LoopResult } from './lib/loop.js';
+import { cpuMeter, freePort, REPO_ROOT, sleep, startChild, startNodeTs, tempDir, waitForHttp, waitForReadyLine } from './lib/proc.js';
+import { formatProfile, summarizeProfile, type ProfileSummary } from './profile.js';
+import type { SignResult } from './sign.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options

@@ -5,9 +5,10 @@
 // Standalone: `npx tsx bench/sign.ts` (add --json, or SIGN_JSON=1, for one machine-readable line).
 import { sign as nodeSign } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
-import { usesSodium } from '../src/crypto/ed25519.ts';
-import { signAccessToken, verifyAccessToken } from '../src/jwt/access-token.ts';
-import { benchSigningKey, sampleClaims } from './lib/token-fixture.ts';
+import { usesSodium } from '../packages/server/src/crypto/ed25519.js';
+import { verifyAccessToken } from '../packages/core/src/jwt/access-token.js';
+import { signAccessToken } from '../packages/server/src/jwt/signing.js';
+import { benchSigningKey, sampleClaims } from './lib/token-fixture.js';
 
 export interface SignResult {
   name: string;

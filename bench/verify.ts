@@ -8,9 +8,9 @@
 import { verify as cryptoVerify } from 'node:crypto';
 import { importJWK, jwtVerify } from 'jose';
 import { createVerifier as createFastJwtVerifier } from 'fast-jwt';
-import { signAccessToken } from '../src/jwt/access-token.ts';
-import { benchSigningKey, sampleClaims } from './lib/token-fixture.ts';
-import { createVerifier } from '../src/verify/index.ts';
+import { signAccessToken } from '../packages/server/src/jwt/signing.js';
+import { benchSigningKey, sampleClaims } from './lib/token-fixture.js';
+import { createVerifier } from '../packages/verify/src/index.js';
 
 const MEASURE_MS = Number(process.env.VERIFY_BENCH_MS ?? 2000);
 const WARMUP_MS = Number(process.env.VERIFY_BENCH_WARMUP_MS ?? 300);

@@ -5,10 +5,10 @@
 // unhandled error, or RSS growth past the bound.
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { call, signup } from '../test/helpers/http.ts';
-import { removeDir, spawnServer, tempDataDir } from '../test/helpers/server.ts';
-import { judge, requestArb, type FuzzRequest, type TokenPool } from '../test/security/fuzz-arbitraries.ts';
-import { claimsOf, PUBLIC_DESCRIPTIONS } from '../test/security/support.ts';
+import { call, signup } from '../test/helpers/http.js';
+import { removeDir, spawnServer, tempDataDir } from '../test/helpers/server.js';
+import { judge, requestArb, type FuzzRequest, type TokenPool } from '../test/security/fuzz-arbitraries.js';
+import { claimsOf, PUBLIC_DESCRIPTIONS } from '../test/security/support.js';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// Runs every test file under test/ with Node's built-in runner (Node 20's --test has no globs).
+// Runs every test file under test/ with Node's built-in runner (Node 20's --test has no globs),
+// on the packages' TypeScript sources (the latchkey-source export condition); servers started as
+// child processes run the built JavaScript, as `npm start` does.
 // Files run one at a time: several start servers, Redis and PostgreSQL processes, and the
 // machine has two cores. Arguments narrow the run to paths containing any of them.
 import { spawnSync } from 'node:child_process';
@@ -22,7 +24,7 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=tap', ...files], {
+const r = spawnSync(process.execPath, ['--conditions=latchkey-source', '--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=tap', ...files], {
   cwd: root,
   stdio: 'inherit',
 });

@@ -1,5 +1,5 @@
 // The demo page: every piece of the flow on one screen, using the real client library.
-import { createClient, isLatchkeyError, localStorageStorage, type SignedOutReason } from '../src/client/index.ts';
+import { createClient, isLatchkeyError, localStorageStorage, type SignedOutReason } from '@latchkey/client';
 
 const STORAGE_KEY = 'latchkey.tokens';
 const params = new URLSearchParams(location.search);

@@ -1,7 +1,9 @@
-// Starts a Latchkey server (src/main.ts, as `npm start` does, minus the npx/tsx wrapper process) on a
+// Starts a Latchkey server (the built packages/server/dist/cli.js, as `npm start` does, minus the npm
+// wrapper process; an older checkout's src/main.ts through tsx) on a
 // free port with a fresh data directory, and seeds users through the public HTTP API.
 import { join } from 'node:path';
-import { freePort, startNodeTs, tempDir, waitForHttp, type Child } from './proc.ts';
+import { existsSync } from 'node:fs';
+import { freePort, startNode, startNodeTs, tempDir, waitForHttp, type Child } from './proc.js';
 
 export interface LatchkeyServer {
   origin: string;
@@ -20,18 +22,19 @@ export interface StartLatchkeyOptions {
 export async function startLatchkey(name: string, opts: StartLatchkeyOptions = {}): Promise<LatchkeyServer> {
   const port = await freePort();
   const data = tempDir(name);
-  const child = startNodeTs(
-    `latchkey(${name})`,
-    opts.serverRoot ? join(opts.serverRoot, 'src', 'main.ts') : 'src/main.ts',
-    {
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LATCHKEY_DATA_DIR: data.path,
-      LATCHKEY_LOG_LEVEL: 'warn',
-      ...opts.env,
-    },
-    opts.nodeFlags,
-  );
+  const env = {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    LATCHKEY_DATA_DIR: data.path,
+    LATCHKEY_LOG_LEVEL: 'warn',
+    ...opts.env,
+  };
+  const root = opts.serverRoot ?? '.';
+  const cli = join(root, 'packages', 'server', 'dist', 'cli.js');
+  // Checkouts from before the packages layout ran src/main.ts through tsx.
+  const child = existsSync(cli)
+    ? startNode(`latchkey(${name})`, [cli, 'start'], env, opts.nodeFlags)
+    : startNodeTs(`latchkey(${name})`, join(root, 'src', 'main.ts'), env, opts.nodeFlags);
   const origin = `http://127.0.0.1:${port}`;
   try {
     await waitForHttp(child, `${origin}/healthz`);

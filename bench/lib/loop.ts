@@ -3,8 +3,8 @@
 // next request only after it has read the whole previous response.
 // Stateful chains (refresh tokens) carry their state from one response to the next request.
 // Latency is from the call to `request()` to the end of the body. Bounded in time and in count.
-import { RawHttpConnection } from './raw-http.ts';
-import { summarize, type LatencySummary } from './stats.ts';
+import { RawHttpConnection } from './raw-http.js';
+import { summarize, type LatencySummary } from './stats.js';
 
 export interface LoopRequest {
   method: 'GET' | 'POST';

@@ -83,7 +83,12 @@ export function startChild(name: string, command: string, args: string[], env: R
 
 /** Runs a TypeScript entry point under node with the tsx loader (no npx/tsx wrapper process). */
 export function startNodeTs(name: string, script: string, env: Record<string, string>, nodeFlags: string[] = []): Child {
-  return startChild(name, process.execPath, [...nodeFlags, '--import', 'tsx', script], env);
+  return startChild(name, process.execPath, [...nodeFlags, '--conditions=latchkey-source', '--import', 'tsx', script], env);
+}
+
+/** Runs a JavaScript entry point under plain node, as users run the built server. */
+export function startNode(name: string, args: string[], env: Record<string, string>, nodeFlags: string[] = []): Child {
+  return startChild(name, process.execPath, [...nodeFlags, ...args], env);
 }
 
 /** Polls a URL until it answers with `status`, or fails with the child's output. */

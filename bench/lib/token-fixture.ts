@@ -1,9 +1,10 @@
 // One Ed25519 key and one claim set shape for the token micro-benchmarks, so sign.ts and
 // verify.ts measure the same token.
-import { newJti } from '../../src/domain/ids.ts';
-import { generateSigningKeyPair, publicJwkOf } from '../../src/jwt/algorithms.ts';
-import type { AccessTokenClaims } from '../../src/jwt/access-token.ts';
-import { jwkThumbprint } from '../../src/jwt/thumbprint.ts';
+import { newJti } from '../../packages/server/src/domain/ids.js';
+import { publicJwkOf } from '../../packages/core/src/jwt/algorithms.js';
+import { generateSigningKeyPair } from '../../packages/server/src/jwt/signing.js';
+import type { AccessTokenClaims } from '../../packages/core/src/jwt/access-token.js';
+import { jwkThumbprint } from '../../packages/core/src/jwt/thumbprint.js';
 
 export function benchSigningKey() {
   const { privateKey, publicKey } = generateSigningKeyPair('EdDSA');

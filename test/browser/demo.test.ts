@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../helpers/browser.ts';
-import { uniqueEmail } from '../helpers/http.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { launchChromium } from '../helpers/browser.js';
+import { uniqueEmail } from '../helpers/http.js';
+import { startServer, type TestServer } from '../helpers/server.js';
 
 interface DemoStats {
   apiOk: number;

@@ -5,7 +5,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 
-import { createClient, LatchkeyError, memoryStorage, toStoredTokens, type ClientEvents, type LatchkeyClient } from '../../src/client/index.js';
+import { createClient, LatchkeyError, memoryStorage, toStoredTokens, type ClientEvents, type LatchkeyClient } from '../../packages/client/src/index.js';
 import { startServer } from '../helpers/server.js';
 
 const PASSWORD = 'correct horse battery staple';

@@ -15,7 +15,7 @@ import {
   type StoredTokens,
   type StoredValue,
   type TokenStorage,
-} from '../../src/client/index.js';
+} from '../../packages/client/src/index.js';
 import { FakeAuthServer, REUSE_DESCRIPTION, type FakeAuthServerOptions } from './fake-auth-server.js';
 
 const PASSWORD = 'correct horse battery staple';

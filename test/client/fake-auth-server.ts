@@ -6,7 +6,7 @@
  *  - refresh rotation by generation, with a grace window in which the immediate predecessor
  *    gets the SAME successor refresh token (and a fresh access token);
  *  - reuse of any older token revokes the whole session and answers invalid_grant with
- *    "refresh token reuse detected; session revoked";
+ *    reason `refresh_token_reused` ("refresh token reuse detected; session revoked");
  *  - Bearer failures (expired, revoked, tampered) answer 401 with
  *    `WWW-Authenticate: Bearer error="invalid_token"` and `{error, error_description}`;
  *  - 409 email_taken, 401 invalid_credentials, 429 + Retry-After, 503 temporarily_unavailable.
@@ -61,6 +61,8 @@ class HttpError extends Error {
     readonly code: string,
     description: string,
     readonly headers: Record<string, string> = {},
+    /** The stable reason the real server sends beside the code (@latchkey/core REASONS). */
+    readonly reason?: string,
   ) {
     super(description);
   }
@@ -162,7 +164,7 @@ export class FakeAuthServer {
       reply(result.status, result.body, result.headers);
     } catch (error) {
       if (error instanceof HttpError) {
-        reply(error.status, { error: error.code, error_description: error.message }, error.headers);
+        reply(error.status, { error: error.code, error_description: error.message, ...(error.reason ? { reason: error.reason } : {}) }, error.headers);
       } else {
         reply(500, { error: 'server_error', error_description: 'internal error' });
       }
@@ -277,16 +279,16 @@ export class FakeAuthServer {
     const token = body['refresh_token'];
     if (typeof token !== 'string' || token === '') throw new HttpError(400, 'invalid_request', 'refresh_token is required');
     const presented = this.#parseRefreshToken(token);
-    if (!presented) throw new HttpError(400, 'invalid_grant', 'malformed or forged refresh token');
+    if (!presented) throw new HttpError(400, 'invalid_grant', 'malformed or forged refresh token', {}, 'refresh_token_invalid');
     record.detail = String(presented.generation);
     await this.beforeRefresh?.(presented);
 
     const session = this.sessions.get(presented.sessionId);
     const now = this.now();
-    if (!session) throw new HttpError(400, 'invalid_grant', 'unknown session');
-    if (session.clientId !== this.#clientId(body)) throw new HttpError(400, 'invalid_grant', 'token issued to another client');
-    if (session.revoked) throw new HttpError(400, 'invalid_grant', 'session revoked');
-    if (session.expiresAt <= now) throw new HttpError(400, 'invalid_grant', 'session expired');
+    if (!session) throw new HttpError(400, 'invalid_grant', 'unknown session', {}, 'session_ended');
+    if (session.clientId !== this.#clientId(body)) throw new HttpError(400, 'invalid_grant', 'token issued to another client', {}, 'client_mismatch');
+    if (session.revoked) throw new HttpError(400, 'invalid_grant', 'session revoked', {}, 'session_ended');
+    if (session.expiresAt <= now) throw new HttpError(400, 'invalid_grant', 'session expired', {}, 'session_expired');
 
     const g = presented.generation;
     const n = session.generation;
@@ -298,9 +300,9 @@ export class FakeAuthServer {
     } else if (g < n) {
       session.revoked = true;
       this.stats.reuseDetected++;
-      throw new HttpError(400, 'invalid_grant', REUSE_DESCRIPTION);
+      throw new HttpError(400, 'invalid_grant', REUSE_DESCRIPTION, {}, 'refresh_token_reused');
     } else {
-      throw new HttpError(400, 'invalid_grant', 'refresh token generation from the future');
+      throw new HttpError(400, 'invalid_grant', 'refresh token generation from the future', {}, 'refresh_token_invalid');
     }
     session.lastUsedAt = now;
     return this.#tokenResponse(session);

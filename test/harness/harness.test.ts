@@ -5,8 +5,8 @@ import fs from 'node:fs';
 // typed as the module namespace, which is not constructable.
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { startRedis, startRedisCluster } from './redis.ts';
-import { adminUrl, createTestDatabase, ensurePostgres, startOwnPostgres } from './postgres.ts';
+import { startRedis, startRedisCluster } from './redis.js';
+import { adminUrl, createTestDatabase, ensurePostgres, startOwnPostgres } from './postgres.js';
 
 async function withRedis<T>(url: string, fn: (r: Redis) => Promise<T>): Promise<T> {
   // Fail fast instead of retrying forever if the server is not there.

@@ -4,7 +4,7 @@ import fsp from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, freePorts } from './free-port.ts';
+import { freePort, freePorts } from './free-port.js';
 
 const HOST = '127.0.0.1';
 const STARTUP_TIMEOUT_MS = 10_000;

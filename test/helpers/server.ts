@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { loadConfig } from '../../src/config.ts';
-import { createLatchkey, type Latchkey } from '../../src/server.ts';
-import { freePort } from '../harness/free-port.ts';
+import { loadConfig } from '../../packages/server/src/config.js';
+import type { AppPlugin } from '../../packages/server/src/http/app.js';
+import { createLatchkey, type Latchkey } from '../../packages/server/src/server.js';
+import { freePort } from '../harness/free-port.js';
 
 export interface LogLine {
   level: number;
@@ -32,9 +33,9 @@ export function tempDataDir(): string {
   return mkdtempSync(join(tmpdir(), 'latchkey-test-'));
 }
 
-export async function startServer(env: Record<string, string> = {}, opts: { now?: () => number } = {}): Promise<TestServer> {
+export async function startServer(env: Record<string, string> = {}, opts: { now?: () => number; plugins?: AppPlugin[] } = {}): Promise<TestServer> {
   const dataDir = env.LATCHKEY_DATA_DIR ?? tempDataDir();
-  const port = await freePort();
+  const port = env.PORT ? Number(env.PORT) : await freePort();
   const config = loadConfig({ PORT: String(port), LATCHKEY_DATA_DIR: dataDir, LATCHKEY_LOG_LEVEL: 'info', ...env });
   const logs: LogLine[] = [];
   let raw = '';
@@ -46,7 +47,7 @@ export async function startServer(env: Record<string, string> = {}, opts: { now?
     },
   });
   const logger = pino({ level: config.logLevel }, sink);
-  const latchkey = await createLatchkey(config, { logger, now: opts.now });
+  const latchkey = await createLatchkey(config, { logger, now: opts.now, plugins: opts.plugins });
   await latchkey.app.listen({ port, host: '127.0.0.1' });
   return {
     url: `http://127.0.0.1:${port}`,
@@ -71,10 +72,10 @@ export interface ChildServer {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs `src/main.ts` exactly as `npm start` does, waiting for its "listening" line. */
+/** Runs the built server exactly as `npm start` does (`node packages/server/dist/cli.js start`), waiting for its "listening" line. */
 export async function spawnServer(env: Record<string, string>, port?: number): Promise<ChildServer> {
   const p = port ?? (await freePort());
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const proc = spawn(process.execPath, ['packages/server/dist/cli.js', 'start'], {
     cwd: join(import.meta.dirname, '..', '..'),
     env: { ...process.env, PORT: String(p), HOST: '127.0.0.1', LATCHKEY_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,8 +1,8 @@
 // Every route of the HTTP API against a real server on a real port.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { call, refresh, signup, uniqueEmail } from '../helpers/http.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { call, refresh, signup, uniqueEmail } from '../helpers/http.js';
+import { startServer, type TestServer } from '../helpers/server.js';
 
 let srv: TestServer;
 let B: string;
@@ -82,7 +82,7 @@ describe('POST /auth/login', () => {
     assert.equal(wrong.status, 401);
     assert.equal(unknown.status, 401);
     assert.equal(wrong.text, unknown.text);
-    assert.deepEqual(wrong.body, { error: 'invalid_credentials', error_description: 'email or password is incorrect' });
+    assert.deepEqual(wrong.body, { error: 'invalid_credentials', error_description: 'email or password is incorrect', reason: 'credentials_invalid' });
   });
 
   it('accepts form-encoded credentials too', async () => {
@@ -151,7 +151,7 @@ describe('POST /auth/token', () => {
       assert.equal(next.status, 200);
       const replay = await refresh(local.url, u.refresh_token);
       assert.equal(replay.status, 400);
-      assert.deepEqual(replay.body, { error: 'invalid_grant', error_description: 'refresh token reuse detected; session revoked' });
+      assert.deepEqual(replay.body, { error: 'invalid_grant', error_description: 'refresh token reuse detected; session revoked', reason: 'refresh_token_reused' });
       const newest = await refresh(local.url, next.body.refresh_token);
       assert.equal(newest.status, 400, 'the newest token is dead too');
       assert.equal(newest.body.error_description, 'refresh token reuse detected; session revoked', 'and its holder learns why');

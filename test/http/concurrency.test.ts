@@ -1,8 +1,8 @@
 // Concurrent refreshes of one token through HTTP: the normal case for several tabs, SSR, retries.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { call, refresh, signup } from '../helpers/http.ts';
-import { startServer } from '../helpers/server.ts';
+import { call, refresh, signup } from '../helpers/http.js';
+import { startServer } from '../helpers/server.js';
 
 describe('50 parallel refreshes of one token', () => {
   it('grace 0: exactly one 200, the rest invalid_grant, and the session revoked afterwards', async () => {

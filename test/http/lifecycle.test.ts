@@ -1,8 +1,8 @@
 // Session lifetimes, caps and algorithms, driven by a controllable clock.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { call, refresh, signup } from '../helpers/http.ts';
-import { startServer } from '../helpers/server.ts';
+import { call, refresh, signup } from '../helpers/http.js';
+import { startServer } from '../helpers/server.js';
 
 function clock(start = Date.now()) {
   let t = start;
@@ -21,7 +21,7 @@ describe('session lifetimes', () => {
       c.advance(3600_000);
       const r2 = await refresh(srv.url, r1.body.refresh_token);
       assert.equal(r2.status, 400);
-      assert.deepEqual(r2.body, { error: 'invalid_grant', error_description: 'session expired' });
+      assert.deepEqual(r2.body, { error: 'invalid_grant', error_description: 'session expired', reason: 'session_expired' });
       assert.equal(srv.events('session.expired')[0]?.reason, 'idle');
     } finally {
       await srv.close();
@@ -122,7 +122,7 @@ describe('LATCHKEY_ALG', () => {
       assert.equal(JSON.parse(Buffer.from(r.body.access_token.split('.')[0]!, 'base64url').toString()).alg, 'ES256');
     } finally {
       await second.close();
-      (await import('../helpers/server.ts')).removeDir(dataDir);
+      (await import('../helpers/server.js')).removeDir(dataDir);
     }
   });
 });

@@ -1,9 +1,9 @@
 // The embedded store survives a hard crash: SIGKILL mid-traffic, restart on the same data dir.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { call, refresh, signup } from '../helpers/http.ts';
-import { removeDir, spawnServer, tempDataDir } from '../helpers/server.ts';
-import { freePort } from '../harness/free-port.ts';
+import { call, refresh, signup } from '../helpers/http.js';
+import { removeDir, spawnServer, tempDataDir } from '../helpers/server.js';
+import { freePort } from '../harness/free-port.js';
 
 /** The generation a refresh token carries (bytes 19..22 of the decoded token; see src/domain/refresh-token.ts). */
 function generationOf(refreshToken: string): number {
@@ -85,7 +85,7 @@ describe('persistence', () => {
 
   it('a bad configuration value stops the process with a message naming the variable', async () => {
     const { spawnSync } = await import('node:child_process');
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    const r = spawnSync(process.execPath, ['packages/server/dist/cli.js', 'start'], {
       cwd: new URL('../..', import.meta.url).pathname,
       env: { ...process.env, LATCHKEY_ACCESS_TTL: 'soon' },
       encoding: 'utf8',

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { it } from 'node:test';
-import { uniqueEmail } from '../helpers/http.ts';
-import { removeDir, spawnServer, tempDataDir } from '../helpers/server.ts';
+import { uniqueEmail } from '../helpers/http.js';
+import { removeDir, spawnServer, tempDataDir } from '../helpers/server.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -35,7 +35,7 @@ it('README quick start works against a fresh server and prints what the README s
     );
     assert.deepEqual(lines.slice(3), [
       'end other sessions: 204',
-      '{"error":"invalid_grant","error_description":"refresh token reuse detected; session revoked"}',
+      '{"error":"invalid_grant","error_description":"refresh token reuse detected; session revoked","reason":"refresh_token_reused"}',
       'access token after theft: 401',
       'logout: 204',
       'access token after logout: 401',

@@ -1,5 +1,5 @@
 // A scale-out deployment for tests: N server processes sharing one Redis and one PostgreSQL.
-import { spawnServer, type ChildServer } from '../helpers/server.ts';
+import { spawnServer, type ChildServer } from '../helpers/server.js';
 
 export interface Fleet {
   instances: ChildServer[];

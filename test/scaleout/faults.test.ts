@@ -3,10 +3,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { call, refresh, signup } from '../helpers/http.ts';
-import { createTestDatabase, ensurePostgres, startOwnPostgres } from '../harness/postgres.ts';
-import { startRedis } from '../harness/redis.ts';
-import { startFleet } from './cluster-env.ts';
+import { call, refresh, signup } from '../helpers/http.js';
+import { createTestDatabase, ensurePostgres, startOwnPostgres } from '../harness/postgres.js';
+import { startRedis } from '../harness/redis.js';
+import { startFleet } from './cluster-env.js';
 
 function generationOf(refreshToken: string): number {
   return Buffer.from(refreshToken, 'base64url').readUInt32BE(19);

@@ -1,10 +1,10 @@
 // Three stateless instances on one Redis and one PostgreSQL, requests spread round-robin.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { call, refresh, signup, uniqueEmail } from '../helpers/http.ts';
-import { createTestDatabase, ensurePostgres, type TestDatabase } from '../harness/postgres.ts';
-import { startRedis, type RedisProcess } from '../harness/redis.ts';
-import { countEvents, startFleet, type Fleet } from './cluster-env.ts';
+import { call, refresh, signup, uniqueEmail } from '../helpers/http.js';
+import { createTestDatabase, ensurePostgres, type TestDatabase } from '../harness/postgres.js';
+import { startRedis, type RedisProcess } from '../harness/redis.js';
+import { countEvents, startFleet, type Fleet } from './cluster-env.js';
 
 let redis: RedisProcess;
 let db: TestDatabase;

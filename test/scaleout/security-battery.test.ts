@@ -6,8 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import { createTestDatabase, ensurePostgres } from '../harness/postgres.ts';
-import { startRedis } from '../harness/redis.ts';
+import { createTestDatabase, ensurePostgres } from '../harness/postgres.js';
+import { startRedis } from '../harness/redis.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -25,7 +25,7 @@ it('the security battery passes on Redis + PostgreSQL', async () => {
       .filter((f) => f.endsWith('.test.ts'))
       .map((f) => join('test', 'security', f));
     assert.ok(files.length >= 5, files.join(','));
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
+    const r = spawnSync(process.execPath, ['--conditions=latchkey-source', '--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
       cwd: root,
       // Without NODE_TEST_CONTEXT the nested runner reports on its own instead of to this one.
       env: { ...withoutTestContext(process.env), LATCHKEY_SECURITY_ENV: JSON.stringify({ LATCHKEY_REDIS_URL: redis.url, LATCHKEY_DATABASE_URL: db.url }) },

@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { constants, createHmac, generateKeyPairSync, sign as nodeSign } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { signJws } from '../../src/jwt/algorithms.ts';
-import { jwkThumbprint } from '../../src/jwt/thumbprint.ts';
-import { call, signup } from '../helpers/http.ts';
-import type { TestServer } from '../helpers/server.ts';
+import { signJws } from '../../packages/server/src/jwt/signing.js';
+import { jwkThumbprint } from '../../packages/core/src/jwt/thumbprint.js';
+import { call, signup } from '../helpers/http.js';
+import type { TestServer } from '../helpers/server.js';
 import {
   assertAccepted,
   assertInvalidToken,
@@ -25,7 +25,7 @@ import {
   sign,
   signRaw,
   start,
-} from './support.ts';
+} from './support.js';
 
 const c = clock();
 let ed: TestServer; // EdDSA (default), leeway 5
@@ -327,7 +327,7 @@ describe('size bounds', () => {
       if (r instanceof Error) continue; // the server may cut the connection instead of answering
       assert.ok(r.status >= 400 && r.status < 500, `size ${size}: ${r.status}`);
       assert.equal(r.status, 431);
-      assert.deepEqual(r.body, { error: 'invalid_request', error_description: 'request headers too large' });
+      assert.deepEqual(r.body, { error: 'invalid_request', error_description: 'request headers too large', reason: 'headers_too_large' });
     }
     await assertAccepted(ed, tok(), 'still serving');
   });

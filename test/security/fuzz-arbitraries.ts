@@ -1,6 +1,7 @@
 // fast-check generators for hostile HTTP requests to every route, shared by the quick CI fuzz
 // (fuzz.test.ts) and the long run (scripts/fuzz-long.ts), plus the one judgement both apply to
 // every answer.
+import { isReason } from '../../packages/core/src/reasons.js';
 import fc from 'fast-check';
 
 export interface FuzzRequest {
@@ -245,7 +246,8 @@ export function judge(req: FuzzRequest, status: number, headers: Headers, text: 
   }
   if (!body || typeof body !== 'object' || Array.isArray(body)) return { ok: false, why: `error body not an object: ${text.slice(0, 200)}` };
   const keys = Object.keys(body).sort().join(',');
-  if (keys !== 'error,error_description') return { ok: false, why: `error body keys ${keys}: ${text.slice(0, 200)}` };
+  if (keys !== 'error,error_description,reason') return { ok: false, why: `error body keys ${keys}: ${text.slice(0, 200)}` };
+  if (!isReason((body as { reason: unknown }).reason)) return { ok: false, why: `unknown reason: ${text.slice(0, 200)}` };
   const d = (body as { error_description: unknown }).error_description;
   if (typeof d !== 'string' || !publicDescriptions.has(d)) return { ok: false, why: `non-fixed description ${JSON.stringify(d)}` };
   if (status === 429 && !headers.get('retry-after')) return { ok: false, why: '429 without Retry-After' };

@@ -1,15 +1,15 @@
 // Quick property-based fuzz of every route (the CI run; scripts/fuzz-long.ts is the long one):
 // arbitrary JSON and form bodies, content types, headers, path parameters, query strings and
 // Authorization values, mixed with genuine and near-miss tokens. Each answer: no 5xx, nosniff,
-// errors always exactly {error, error_description} with fixed text; the process never crashes,
+// errors always exactly {error, error_description, reason} with fixed text and a known reason; the process never crashes,
 // logs no unhandled error and ends unpolluted.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { call, signup } from '../helpers/http.ts';
-import type { TestServer } from '../helpers/server.ts';
-import { judge, requestArb, type FuzzRequest, type TokenPool } from './fuzz-arbitraries.ts';
-import { claimsOf, PUBLIC_DESCRIPTIONS, start } from './support.ts';
+import { call, signup } from '../helpers/http.js';
+import type { TestServer } from '../helpers/server.js';
+import { judge, requestArb, type FuzzRequest, type TokenPool } from './fuzz-arbitraries.js';
+import { claimsOf, PUBLIC_DESCRIPTIONS, start } from './support.js';
 
 let srv: TestServer;
 const pool: TokenPool = { access: [], refresh: [], sessionIds: [], emails: [] };

@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { StoreUnavailableError } from '../../src/domain/errors.ts';
-import { call, refresh, signup, type Res } from '../helpers/http.ts';
-import { spawnServer, tempDataDir, removeDir, type TestServer } from '../helpers/server.ts';
-import { assertErrorBody, assertNoInternals, claimsOf, start } from './support.ts';
+import { StoreUnavailableError } from '../../packages/server/src/domain/errors.js';
+import { call, refresh, signup, type Res } from '../helpers/http.js';
+import { spawnServer, tempDataDir, removeDir, type TestServer } from '../helpers/server.js';
+import { assertErrorBody, assertNoInternals, claimsOf, start } from './support.js';
 
 let srv: TestServer;
 before(async () => {
@@ -139,7 +139,7 @@ describe('failures underneath never leak', () => {
     try {
       const r = await call(srv.url, 'GET', '/auth/me', { token: u.access_token });
       assert.equal(r.status, 500);
-      assert.deepEqual(r.body, { error: 'server_error', error_description: 'internal error' });
+      assert.deepEqual(r.body, { error: 'server_error', error_description: 'internal error', reason: 'internal_error' });
       assertHardened(r, '500');
       assertNoStore(r, '500');
       assert.ok(srv.rawLog().includes('secret-path.db'), 'the detail reached the log');
@@ -158,7 +158,7 @@ describe('failures underneath never leak', () => {
     try {
       const r = await refresh(srv.url, u.refresh_token);
       assert.equal(r.status, 503);
-      assert.deepEqual(r.body, { error: 'temporarily_unavailable', error_description: 'a backing store is unavailable; retry shortly' });
+      assert.deepEqual(r.body, { error: 'temporarily_unavailable', error_description: 'a backing store is unavailable; retry shortly', reason: 'unavailable' });
       assert.equal(r.headers.get('retry-after'), '1');
       assert.ok(!r.text.includes('hunter2') && !r.text.includes('10.0.0.7'));
       assertHardened(r, '503');

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { call, refresh, signup, type Res } from '../helpers/http.ts';
-import type { TestServer } from '../helpers/server.ts';
-import { assertErrorBody, assertNoInternals, start } from './support.ts';
+import { call, refresh, signup, type Res } from '../helpers/http.js';
+import type { TestServer } from '../helpers/server.js';
+import { assertErrorBody, assertNoInternals, start } from './support.js';
 
 const POST_ROUTES = ['/auth/signup', '/auth/login', '/auth/token', '/auth/revoke'] as const;
 
@@ -88,7 +88,7 @@ describe('body size and content type', () => {
       const body = '{"token":"x"}';
       const withBody = parseRaw((await raw(`POST ${route} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`)).response);
       assert.equal(withBody.status, 415, `${route} body without type`);
-      assert.deepEqual(Object.keys(withBody.body).sort(), ['error', 'error_description']);
+      assert.deepEqual(Object.keys(withBody.body).sort(), ['error', 'error_description', 'reason']);
       const empty = parseRaw((await raw(`POST ${route} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)).response);
       assert.equal(empty.status, 400, `${route} no body`);
       assert.equal(empty.body.error, 'invalid_request');
@@ -282,7 +282,7 @@ describe('headers and request framing', () => {
       const { response } = await raw(req, 1500);
       const r = parseRaw(response);
       assert.ok(r.status >= 400 && r.status < 500, `${JSON.stringify(req.slice(0, 60))}: ${response.slice(0, 120)}`);
-      if (r.body) assert.deepEqual(Object.keys(r.body).sort(), ['error', 'error_description']);
+      if (r.body) assert.deepEqual(Object.keys(r.body).sort(), ['error', 'error_description', 'reason']);
       assertNoInternals(response);
     }
     assert.equal((await call(srv.url, 'GET', '/healthz')).status, 200);

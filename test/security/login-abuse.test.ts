@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
-import { ACCOUNT_CEILING_FACTOR, sourceOf } from '../../src/auth/login-throttle.ts';
-import { call, signup, uniqueEmail, type Res } from '../helpers/http.ts';
-import type { TestServer } from '../helpers/server.ts';
-import { assertErrorBody, clock, start } from './support.ts';
+import { ACCOUNT_CEILING_FACTOR, sourceOf } from '../../packages/server/src/auth/login-throttle.js';
+import { call, signup, uniqueEmail, type Res } from '../helpers/http.js';
+import type { TestServer } from '../helpers/server.js';
+import { assertErrorBody, clock, start } from './support.js';
 
 function login(srv: TestServer, email: string, password: string, ip = '198.51.100.1'): Promise<Res> {
   return call(srv.url, 'POST', '/auth/login', { json: { email, password }, headers: { 'x-forwarded-for': ip } });
@@ -15,7 +15,7 @@ function login(srv: TestServer, email: string, password: string, ip = '198.51.10
 
 function assert429(r: Res, windowSec: number, label: string): void {
   assert.equal(r.status, 429, `${label}: ${r.status} ${r.text}`);
-  assert.deepEqual(r.body, { error: 'rate_limited', error_description: 'too many failed attempts; retry later' }, label);
+  assert.deepEqual(r.body, { error: 'rate_limited', error_description: 'too many failed attempts; retry later', reason: 'rate_limited' }, label);
   const retry = Number(r.headers.get('retry-after'));
   assert.ok(Number.isInteger(retry) && retry >= 1 && retry <= windowSec, `${label}: Retry-After ${r.headers.get('retry-after')}`);
 }
@@ -174,7 +174,7 @@ describe('client IP behind a proxy (LATCHKEY_TRUST_PROXY)', () => {
   });
 
   it('LATCHKEY_TRUST_PROXY takes true/false or proxy addresses/CIDRs, and refuses anything else by name', async () => {
-    const { loadConfig } = await import('../../src/config.ts');
+    const { loadConfig } = await import('../../packages/server/src/config.js');
     assert.equal(loadConfig({}).trustProxy, false);
     assert.equal(loadConfig({ LATCHKEY_TRUST_PROXY: 'true' }).trustProxy, true);
     assert.deepEqual(loadConfig({ LATCHKEY_TRUST_PROXY: '10.0.0.0/8, ::1, loopback' }).trustProxy, ['10.0.0.0/8', '::1', 'loopback']);
@@ -214,7 +214,7 @@ describe('no user enumeration (ASVS 5.0 V6.3.8)', () => {
         for (const email of order) {
           const { ms, r } = await timed(email);
           assert.equal(r.status, 401);
-          assert.equal(r.text, '{"error":"invalid_credentials","error_description":"email or password is incorrect"}');
+          assert.equal(r.text, '{"error":"invalid_credentials","error_description":"email or password is incorrect","reason":"credentials_invalid"}');
           assert.equal(r.headers.get('www-authenticate'), null);
           (email === u.email ? known : missing).push(ms);
         }

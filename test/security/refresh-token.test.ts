@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { encodeRefreshToken, REFRESH_TOKEN_LENGTH } from '../../src/domain/refresh-token.ts';
-import { call, refresh, signup, type Res } from '../helpers/http.ts';
-import type { TestServer } from '../helpers/server.ts';
-import { assertErrorBody, claimsOf, clock, start, startIsolated } from './support.ts';
+import { encodeRefreshToken, REFRESH_TOKEN_LENGTH } from '../../packages/server/src/domain/refresh-token.js';
+import { call, refresh, signup, type Res } from '../helpers/http.js';
+import type { TestServer } from '../helpers/server.js';
+import { assertErrorBody, claimsOf, clock, start, startIsolated } from './support.js';
 
 const sidOf = (accessToken: string): string => claimsOf(accessToken).sid;
 

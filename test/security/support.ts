@@ -1,12 +1,13 @@
 // Shared tools of the security battery: a controllable clock, hand-made JWS tokens, and the
 // assertions every refusal has to meet. Not a test file itself (no `.test.ts`).
+import { isReason } from '../../packages/core/src/reasons.js';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { signJws } from '../../src/jwt/algorithms.ts';
-import { verifyAccessToken, TokenError, type TokenFailure } from '../../src/jwt/access-token.ts';
-import { call, type Res } from '../helpers/http.ts';
-import { startServer, type TestServer } from '../helpers/server.ts';
+import { signJws } from '../../packages/server/src/jwt/signing.js';
+import { verifyAccessToken, TokenError, type TokenFailure } from '../../packages/core/src/jwt/access-token.js';
+import { call, type Res } from '../helpers/http.js';
+import { startServer, type TestServer } from '../helpers/server.js';
 
 /**
  * Extra environment for every server the battery starts, so the same battery runs on another
@@ -111,11 +112,20 @@ export function me(srv: TestServer, token: string): Promise<Res> {
   return call(srv.url, 'GET', '/auth/me', { headers: { authorization: `Bearer ${token}` } });
 }
 
-/** RFC 6750 §3.1: 401, the invalid_token challenge, and the fixed public body. */
+const REFUSED_BODIES = [
+  { error: 'invalid_token', error_description: 'access token is invalid', reason: 'access_token_invalid' },
+  // Only a genuine token of a revoked session gets this one: it tells its holder nothing new.
+  { error: 'invalid_token', error_description: 'session has been revoked', reason: 'session_revoked' },
+];
+
+/** RFC 6750 §3.1: 401, the invalid_token challenge, and one of the fixed public bodies. */
 export function assertInvalidToken(r: Res, label = ''): void {
   assert.equal(r.status, 401, `${label}: status ${r.status} ${r.text}`);
   assert.match(r.headers.get('www-authenticate') ?? '', /^Bearer realm="latchkey", error="invalid_token"/, label);
-  assert.deepEqual(r.body, { error: 'invalid_token', error_description: 'access token is invalid' }, label);
+  assert.ok(
+    REFUSED_BODIES.some((b) => JSON.stringify(b) === JSON.stringify(r.body)),
+    `${label}: unexpected body ${r.text}`,
+  );
 }
 
 /** A refused token: 401 via /auth/me and, where given, refused by verification for `reason`. */
@@ -151,6 +161,8 @@ export async function hitCounter(): Promise<{ url: string; hits: () => number; c
 export const PUBLIC_DESCRIPTIONS = new Set([
   'refresh token is invalid',
   'refresh token reuse detected; session revoked',
+  'session has ended',
+  'session has been revoked',
   'session expired',
   'refresh token was issued to another client',
   'only grant_type=refresh_token is supported',
@@ -174,12 +186,13 @@ export const PUBLIC_DESCRIPTIONS = new Set([
   'internal error',
 ]);
 
-/** The RFC 6749 §5.2 / 6750 §3 error body: exactly {error, error_description}, fixed text. */
+/** The RFC 6749 §5.2 / 6750 §3 error body: exactly {error, error_description, reason}, fixed text, a known reason. */
 export function assertErrorBody(r: Res, label = ''): void {
   assert.ok((r.headers.get('content-type') ?? '').startsWith('application/json'), `${label}: content-type ${r.headers.get('content-type')}`);
   assert.ok(r.body && typeof r.body === 'object', `${label}: body ${r.text}`);
-  assert.deepEqual(Object.keys(r.body).sort(), ['error', 'error_description'], `${label}: ${r.text}`);
+  assert.deepEqual(Object.keys(r.body).sort(), ['error', 'error_description', 'reason'], `${label}: ${r.text}`);
   assert.equal(typeof r.body.error, 'string', label);
+  assert.ok(isReason(r.body.reason), `${label}: unknown reason ${JSON.stringify(r.body.reason)}`);
   assert.ok(PUBLIC_DESCRIPTIONS.has(r.body.error_description), `${label}: unexpected description ${JSON.stringify(r.body.error_description)}`);
   assertNoInternals(r.text, label);
 }

@@ -2,11 +2,11 @@
 // database on the local server; plus what only PostgreSQL has: migrations under concurrent starts.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { StoreUnavailableError } from '../../src/domain/errors.ts';
-import { storeContract } from '../../src/store/contract.ts';
-import { SCHEMA_VERSION } from '../../src/store/postgres/migrations.ts';
-import { openPostgresStores, type PostgresStores } from '../../src/store/postgres/open.ts';
-import { createTestDatabase, ensurePostgres, startOwnPostgres, type TestDatabase } from '../harness/postgres.ts';
+import { StoreUnavailableError } from '../../packages/server/src/domain/errors.js';
+import { storeContract } from '../../packages/server/src/store/contract.js';
+import { SCHEMA_VERSION } from '../../packages/server/src/store/postgres/migrations.js';
+import { openPostgresStores, type PostgresStores } from '../../packages/server/src/store/postgres/open.js';
+import { createTestDatabase, ensurePostgres, startOwnPostgres, type TestDatabase } from '../harness/postgres.js';
 
 const HOUR = 3_600_000;
 
@@ -108,7 +108,7 @@ describe('postgres outages', () => {
 
 describe('postgres connection errors are told apart from bad statements', () => {
   it('maps connection failures to StoreUnavailableError and leaves constraint errors alone', async () => {
-    const { isUnavailable } = await import('../../src/store/postgres/pool.ts');
+    const { isUnavailable } = await import('../../packages/server/src/store/postgres/pool.js');
     assert.equal(isUnavailable(Object.assign(new Error('x'), { code: '08006' })), true);
     assert.equal(isUnavailable(Object.assign(new Error('x'), { code: '57P01' })), true);
     assert.equal(isUnavailable(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), true);

@@ -3,12 +3,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { newSessionId, newUserId, sessionTag } from '../../src/domain/ids.ts';
-import type { SessionRecord } from '../../src/domain/session.ts';
-import { storeContract } from '../../src/store/contract.ts';
-import { openRedisStores, type RedisStores } from '../../src/store/redis/open.ts';
-import { startRedisCluster, type RedisClusterProcess } from '../harness/redis.ts';
-import { redisContractSubject } from './redis-subject.ts';
+import { newSessionId, newUserId, sessionTag } from '../../packages/server/src/domain/ids.js';
+import type { SessionRecord } from '../../packages/server/src/domain/session.js';
+import { storeContract } from '../../packages/server/src/store/contract.js';
+import { openRedisStores, type RedisStores } from '../../packages/server/src/store/redis/open.js';
+import { startRedisCluster, type RedisClusterProcess } from '../harness/redis.js';
+import { redisContractSubject } from './redis-subject.js';
 
 const HOUR = 3_600_000;
 const T0 = 1_800_000_000_000;

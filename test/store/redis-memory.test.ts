@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { newUserId, sessionTag } from '../../src/domain/ids.ts';
-import { sampleSession } from '../../src/store/contract.ts';
-import { openRedisStores, type RedisStores } from '../../src/store/redis/open.ts';
-import { keyLayout } from '../../src/store/redis/keys.ts';
-import { startRedis, type RedisProcess } from '../harness/redis.ts';
+import { newUserId, sessionTag } from '../../packages/server/src/domain/ids.js';
+import { sampleSession } from '../../packages/server/src/store/contract.js';
+import { openRedisStores, type RedisStores } from '../../packages/server/src/store/redis/open.js';
+import { keyLayout } from '../../packages/server/src/store/redis/keys.js';
+import { startRedis, type RedisProcess } from '../harness/redis.js';
 
 const N = 100_000;
 const BATCH = 2_000;

@@ -2,10 +2,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ContractSubject } from '../../src/store/contract.ts';
-import type { RedisStores } from '../../src/store/redis/open.ts';
-import { openSqliteStores } from '../../src/store/sqlite/open.ts';
-import type { Stores } from '../../src/store/types.ts';
+import type { ContractSubject } from '../../packages/server/src/store/contract.js';
+import type { RedisStores } from '../../packages/server/src/store/redis/open.js';
+import { openSqliteStores } from '../../packages/server/src/store/sqlite/open.js';
+import type { Stores } from '../../packages/server/src/store/types.js';
 
 export async function redisContractSubject(openRedis: () => Promise<RedisStores>): Promise<ContractSubject & { redis: RedisStores }> {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-redis-contract-'));

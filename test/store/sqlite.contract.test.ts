@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { storeContract } from '../../src/store/contract.ts';
-import { openSqliteStores } from '../../src/store/sqlite/open.ts';
+import { storeContract } from '../../packages/server/src/store/contract.js';
+import { openSqliteStores } from '../../packages/server/src/store/sqlite/open.js';
 
 storeContract('sqlite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-contract-'));

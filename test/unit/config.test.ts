@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig } from '../../src/config.ts';
+import { ConfigError, loadConfig } from '../../packages/server/src/config.js';
 
 describe('configuration', () => {
   it('has the documented defaults', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { deviceLabel } from '../../src/domain/device.ts';
-import { parseStrictJsonObject } from '../../src/jwt/strict-json.ts';
+import { deviceLabel } from '../../packages/server/src/domain/device.js';
+import { parseStrictJsonObject } from '../../packages/core/src/jwt/strict-json.js';
 
 describe('device label', () => {
   it('names browser and system briefly', () => {

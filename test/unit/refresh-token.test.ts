@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { newSessionId, newUserId } from '../../src/domain/ids.ts';
-import { decodeRefreshToken, encodeRefreshToken, REFRESH_TOKEN_LENGTH, type MacKeyring } from '../../src/domain/refresh-token.ts';
+import { newSessionId, newUserId } from '../../packages/server/src/domain/ids.js';
+import { decodeRefreshToken, encodeRefreshToken, REFRESH_TOKEN_LENGTH, type MacKeyring } from '../../packages/server/src/domain/refresh-token.js';
 
 function ring(...ids: number[]): MacKeyring {
   const keys = ids.map((id) => ({ id, secret: randomBytes(32) }));

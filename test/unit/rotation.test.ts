@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { applyRotation, decideRotation } from '../../src/domain/rotation.ts';
-import { MAX_GENERATION } from '../../src/domain/refresh-token.ts';
-import type { SessionRecord } from '../../src/domain/session.ts';
+import { applyRotation, decideRotation } from '../../packages/server/src/domain/rotation.js';
+import { MAX_GENERATION } from '../../packages/server/src/domain/refresh-token.js';
+import type { SessionRecord } from '../../packages/server/src/domain/session.js';
 
 const T = 1_800_000_000_000;
 const base: SessionRecord = {

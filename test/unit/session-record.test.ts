@@ -1,9 +1,9 @@
 // The Redis session record codec: what the Lua scripts read by offset must round-trip exactly.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { newSessionId, newUserId, sessionTag, userTag } from '../../src/domain/ids.ts';
-import { sampleSession } from '../../src/store/contract.ts';
-import { decodeRecord, encodeRecord, encodeUserId, locate, NUMBERS_BYTES } from '../../src/store/redis/session-record.ts';
+import { newSessionId, newUserId, sessionTag, userTag } from '../../packages/server/src/domain/ids.js';
+import { sampleSession } from '../../packages/server/src/store/contract.js';
+import { decodeRecord, encodeRecord, encodeUserId, locate, NUMBERS_BYTES } from '../../packages/server/src/store/redis/session-record.js';
 
 test('a record round-trips with a UUID user, any other user id, and the largest times', () => {
   for (const over of [

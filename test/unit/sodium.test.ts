@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { createHmac, createPrivateKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
-import { signEd25519, usesSodium } from '../../src/crypto/ed25519.ts';
-import { hmacSha256 } from '../../src/crypto/hmac-sha256.ts';
-import { signJws } from '../../src/jwt/algorithms.ts';
-import { signAccessToken } from '../../src/jwt/access-token.ts';
+import { signEd25519, usesSodium } from '../../packages/server/src/crypto/ed25519.js';
+import { hmacSha256 } from '../../packages/server/src/crypto/hmac-sha256.js';
+import { signJws } from '../../packages/server/src/jwt/signing.js';
+import { signAccessToken } from '../../packages/server/src/jwt/signing.js';
 
 const sodiumInstalled = (() => {
   try {

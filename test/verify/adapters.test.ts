@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { createVerifier, fastifyGuard, latchkeyExpress, latchkeyFastify, type Verifier, type Middleware } from '../../src/verify/index.ts';
-import { forge, goodClaims, signGood, signup, startServer, type TestServer } from './helpers.ts';
+import { createVerifier, latchkeyExpress, type Verifier, type Middleware } from '../../packages/verify/src/index.js';
+import { fastifyGuard, latchkeyFastify } from '../../packages/verify/src/fastify.js';
+import { forge, goodClaims, signGood, signup, startServer, type TestServer } from './helpers.js';
 
 interface Api {
   url: string;
@@ -118,7 +119,7 @@ for (const [name, make] of [
         const r = await call(`${api.url}/orders`, `Bearer ${token}`);
         assert.equal(r.status, 401);
         assert.equal(r.headers.get('www-authenticate'), 'Bearer realm="orders-api", error="invalid_token", error_description="access token is invalid"');
-        assert.deepEqual(r.body, { error: 'invalid_token', error_description: 'access token is invalid' });
+        assert.deepEqual(r.body, { error: 'invalid_token', error_description: 'access token is invalid', reason: 'access_token_invalid' });
       }
     });
 

@@ -5,10 +5,11 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { loadConfig } from '../../src/config.ts';
-import { createLatchkey, createLogger, type Latchkey } from '../../src/server.ts';
-import { signJws } from '../../src/jwt/algorithms.ts';
-import { signAccessToken, type AccessTokenClaims, type IssuingKey } from '../../src/jwt/access-token.ts';
+import { loadConfig } from '../../packages/server/src/config.js';
+import { createLatchkey, createLogger, type Latchkey } from '../../packages/server/src/server.js';
+import { signJws } from '../../packages/server/src/jwt/signing.js';
+import { type AccessTokenClaims } from '../../packages/core/src/jwt/access-token.js';
+import { signAccessToken, type IssuingKey } from '../../packages/server/src/jwt/signing.js';
 
 /**
  * The issuer is a name that does not resolve; `fetch` below maps it onto the listening port.

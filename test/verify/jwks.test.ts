@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync } from 'node:crypto';
-import { publicJwkOf } from '../../src/jwt/algorithms.ts';
-import { trustedKeys, DiscoveryError } from '../../src/verify/jwks.ts';
-import { Lru } from '../../src/jwt/lru.ts';
-import { RevocationSet } from '../../src/verify/revocations.ts';
-import { createVerifier, bearerTokenFrom, VerifyError } from '../../src/verify/index.ts';
+import { publicJwkOf } from '../../packages/core/src/jwt/algorithms.js';
+import { trustedKeys, DiscoveryError } from '../../packages/verify/src/jwks.js';
+import { Lru } from '../../packages/core/src/jwt/lru.js';
+import { RevocationSet } from '../../packages/core/src/revocation/revocation-set.js';
+import { createVerifier, bearerTokenFrom, VerifyError } from '../../packages/verify/src/index.js';
 
 const ed = () => publicJwkOf(generateKeyPairSync('ed25519').publicKey);
 const ec = (namedCurve = 'P-256') => publicJwkOf(generateKeyPairSync('ec', { namedCurve }).publicKey);

@@ -2,9 +2,10 @@
 // server's revocation feed through `redisRevocationSource` (the server's own adapter, reused).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type RedisProcess } from '../harness/redis.ts';
-import { createVerifier, redisRevocationSource, VerifyError } from '../../src/verify/index.ts';
-import { signup, startServer, type TestServer } from './helpers.ts';
+import { startRedis, type RedisProcess } from '../harness/redis.js';
+import { createVerifier, VerifyError } from '../../packages/verify/src/index.js';
+import { redisRevocationSource } from '../../packages/verify/src/redis.js';
+import { signup, startServer, type TestServer } from './helpers.js';
 
 describe('verify: Redis revocation feed', () => {
   let redis: RedisProcess;

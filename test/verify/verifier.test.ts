@@ -4,10 +4,11 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, createPublicKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { createVerifier, toRfc6750, VerifyError, type Verifier, type VerifyFailure } from '../../src/verify/index.ts';
-import { signJws, publicJwkOf } from '../../src/jwt/algorithms.ts';
-import type { IssuingKey } from '../../src/jwt/access-token.ts';
-import { decodePayload, forge, goodClaims, signGood, signRaw, signup, startServer, startTrap, type TestServer } from './helpers.ts';
+import { createVerifier, toRfc6750, VerifyError, type Verifier, type VerifyFailure } from '../../packages/verify/src/index.js';
+import { publicJwkOf } from '../../packages/core/src/jwt/algorithms.js';
+import { signJws } from '../../packages/server/src/jwt/signing.js';
+import type { IssuingKey } from '../../packages/server/src/jwt/signing.js';
+import { decodePayload, forge, goodClaims, signGood, signRaw, signup, startServer, startTrap, type TestServer } from './helpers.js';
 
 const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64url');
 

@@ -19,11 +19,11 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { importPublicJwk, isSupportedAlg, verifyJws, type JwsAlg } from '../../src/jwt/algorithms.ts';
-import { parseCompactJws, verifyParsedAccessToken, TokenError, type VerificationKey } from '../../src/jwt/access-token.ts';
-import { decodeBase64urlStrict } from '../../src/jwt/base64url.ts';
-import { parseStrictJsonObject } from '../../src/jwt/strict-json.ts';
-import { trustedKeys } from '../../src/verify/jwks.ts';
+import { importPublicJwk, isSupportedAlg, verifyJws, type JwsAlg } from '../../packages/core/src/jwt/algorithms.js';
+import { parseCompactJws, verifyParsedAccessToken, TokenError, type VerificationKey } from '../../packages/core/src/jwt/access-token.js';
+import { decodeBase64urlStrict } from '../../packages/core/src/jwt/base64url.js';
+import { parseStrictJsonObject } from '../../packages/core/src/jwt/strict-json.js';
+import { trustedKeys } from '../../packages/verify/src/jwks.js';
 
 const DIR = new URL('../fixtures/wycheproof/', import.meta.url);
 const load = <T>(name: string): T => JSON.parse(fs.readFileSync(new URL(name, DIR), 'utf8')) as T;

@@ -1,0 +1,424 @@
+import { errorFromResponse, isLatchkeyError, isTransient, LatchkeyError, notSignedIn } from './errors.js';
+import { Emitter, type ClientEvents, type SignedOutReason, type Unsubscribe } from './events.js';
+import {
+  discardBody,
+  formRequest,
+  isInvalidTokenChallenge,
+  jsonRequest,
+  readJsonObject,
+  send,
+  type FetchLike,
+} from './http.js';
+import { isRenewalDue, PROACTIVE_RETRY_BACKOFF_MS } from './renewal.js';
+import { toSessionList, toUser, type SessionInfo, type User } from './resources.js';
+import { SingleFlight } from './single-flight.js';
+import { memoryStorage, sameTokens, signedOutReasonOf, toStoredTokens, type StoredTokens, type TokenStorage } from './storage.js';
+import { toStoredTokensFromResponse } from './token-response.js';
+
+export interface ClientOptions {
+  /** Origin (and optional path prefix) of the Latchkey server; '' means same origin in a browser. */
+  baseUrl: string;
+  /** Sent as `client_id`; omitted means the server's first configured client. */
+  clientId?: string;
+  /** Defaults to `memoryStorage()`; use `localStorageStorage()` to share sign-in across tabs. */
+  storage?: TokenStorage;
+  fetch?: FetchLike;
+  /**
+   * How long before expiry to renew. Default: min(30 s, 20 % of the token lifetime).
+   * Capped at half the lifetime so a large value can't cause a refresh on every call.
+   */
+  refreshSkewMs?: number;
+  /** Local clock in ms since the epoch. Only ever compared with values it produced itself. */
+  now?: () => number;
+}
+
+export interface LatchkeyClient {
+  /** Creates the account and signs in. */
+  signup(email: string, password: string): Promise<User>;
+  login(email: string, password: string): Promise<void>;
+  /** Signs out locally at once (all tabs sharing the storage), then ends the session on the server, best effort. Never rejects for network reasons. */
+  logout(): Promise<void>;
+  me(): Promise<User>;
+  listSessions(): Promise<SessionInfo[]>;
+  endSession(id: string): Promise<void>;
+  endOtherSessions(): Promise<void>;
+  /**
+   * `fetch` with `Authorization: Bearer`, renewed shortly before expiry and once more on a
+   * 401 `invalid_token` (then retried once). Network failures of the call itself reject as
+   * plain `fetch` would; auth failures reject with LatchkeyError.
+   */
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+  /** Renews now rather than near expiry (single-flight like every renewal), e.g. after a role change. */
+  renewNow(): Promise<void>;
+  /** A usable access token (renewed if due), or null when signed out. */
+  getAccessToken(): Promise<string | null>;
+  /** Whether tokens are held locally; the server may still end the session at any time. */
+  isSignedIn(): Promise<boolean>;
+  on<E extends keyof ClientEvents>(event: E, handler: (payload: ClientEvents[E]) => void): Unsubscribe;
+  /** Stops listening to storage and drops all handlers. Does not sign out. */
+  dispose(): void;
+}
+
+/**
+ * Why a refresh returning `invalid_grant` signed us out, from the server's stable `reason`
+ * (never its prose):
+ * - `refresh_token_reused` → 'reuse_detected' (an older token of this session was replayed, so
+ *   the server revoked the whole session);
+ * - `session_expired` → 'expired' (absolute lifetime or idle timeout reached);
+ * - anything else (`session_ended`: ended from another device; a tampered token) → 'revoked'.
+ * A 401 `invalid_token` that persists right after a successful renewal also maps to 'revoked'.
+ * A sign-out observed through shared storage (another tab) is reported as 'logout'.
+ */
+export function signedOutReasonFor(error: LatchkeyError): SignedOutReason {
+  if (error.reason === 'refresh_token_reused') return 'reuse_detected';
+  if (error.reason === 'session_expired') return 'expired';
+  return 'revoked';
+}
+
+export function createClient(options: ClientOptions): LatchkeyClient {
+  if (typeof options.baseUrl !== 'string') throw new TypeError('createClient: baseUrl must be a string');
+  const margin = options.refreshSkewMs;
+  if (margin !== undefined && !(Number.isFinite(margin) && margin >= 0)) {
+    throw new TypeError('createClient: refreshSkewMs must be a non-negative number');
+  }
+  const baseUrl = options.baseUrl.replace(/\/+$/, '');
+  const clientId = options.clientId;
+  const storage = options.storage ?? memoryStorage();
+  // Wrapped so a browser's fetch is never called with a foreign `this` ("Illegal invocation").
+  const fetchImpl: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const now = options.now ?? (() => Date.now());
+
+  const events = new Emitter<ClientEvents>();
+  const refreshFlight = new SingleFlight<StoredTokens>();
+  let tokens: StoredTokens | null = null;
+  let disposed = false;
+  let proactiveRetryNotBefore = 0;
+  let notifiedBeforeLoad = false;
+  /** The reason in the storage's sign-out marker at the last read, if any. */
+  let lastSignedOutReason: SignedOutReason | undefined;
+
+  const url = (path: string) => `${baseUrl}${path}`;
+  const secrets = (): string[] => (tokens ? [tokens.accessToken, tokens.refreshToken] : []);
+
+  // ---- local state transitions -------------------------------------------------------
+
+  /**
+   * Take over tokens someone else wrote (another tab, or storage we re-read). A sign-out seen
+   * this way carries the other tab's reason when the storage kept one (SignedOutMarker), so
+   * every tab tells its user "reuse detected", not just the tab whose refresh found out.
+   */
+  function adopt(next: StoredTokens | null, reason: SignedOutReason | undefined = lastSignedOutReason): void {
+    if (sameTokens(next, tokens)) return;
+    const previous = tokens;
+    tokens = next;
+    proactiveRetryNotBefore = 0;
+    if (next) events.emit('session', sessionEvent('adopted', next));
+    else if (previous) events.emit('signedout', { reason: reason ?? 'logout' });
+  }
+
+  async function commit(next: StoredTokens, reason: 'signup' | 'login' | 'refresh'): Promise<void> {
+    // Set before writing so our own write, echoed back by the storage, is recognised as ours.
+    tokens = next;
+    proactiveRetryNotBefore = 0;
+    try {
+      await storage.set(next);
+    } catch {
+      throw new LatchkeyError('storage_error', 'could not write to the token storage');
+    } finally {
+      events.emit('session', sessionEvent(reason, next));
+    }
+  }
+
+  async function signOut(reason: SignedOutReason): Promise<void> {
+    const previous = tokens;
+    tokens = null;
+    try {
+      await storage.set(null, reason);
+    } catch {
+      // Nothing better to do: this client forgot the tokens, and they are dead server-side anyway.
+    }
+    if (previous) events.emit('signedout', { reason });
+  }
+
+  async function readStorage(): Promise<StoredTokens | null> {
+    try {
+      const value = await storage.get();
+      lastSignedOutReason = signedOutReasonOf(value);
+      return toStoredTokens(value);
+    } catch {
+      // No `cause`: an adapter's error could quote what it read.
+      throw new LatchkeyError('storage_error', 'could not read the token storage');
+    }
+  }
+
+  // ---- startup ----------------------------------------------------------------------
+
+  const unsubscribeStorage = storage.subscribe?.((next) => {
+    if (disposed) return;
+    notifiedBeforeLoad = true;
+    adopt(toStoredTokens(next), signedOutReasonOf(next));
+  });
+
+  const loaded: Promise<void> = (async () => {
+    try {
+      const first = storage.get();
+      // Sync adapters are applied immediately, so isSignedIn() is right from the first tick.
+      const value = isThenable(first) ? await first : first;
+      if (!notifiedBeforeLoad) tokens = toStoredTokens(value);
+    } catch {
+      tokens = null;
+    }
+  })();
+
+  async function ready(): Promise<void> {
+    await loaded;
+    if (disposed) throw new LatchkeyError('client_disposed', 'this client has been disposed');
+  }
+
+  // ---- renewal ----------------------------------------------------------------------
+
+  /**
+   * One refresh attempt, lockless across tabs: storage is re-read before sending (another tab
+   * may have renewed already) and after any answer (another tab may have moved the chain on
+   * or signed out meanwhile). Concurrent refreshes with the same token are safe because the
+   * server's grace window hands every caller the same successor.
+   */
+  async function refreshOnce(rejectedAccessToken: string | undefined): Promise<StoredTokens> {
+    const latest = await readStorage();
+    adopt(latest);
+    if (latest === null) throw notSignedIn();
+    if (latest.accessToken !== rejectedAccessToken && !isRenewalDue(latest, now(), margin)) return latest;
+
+    events.emit('refresh', { at: now() });
+    const issuedAt = now();
+    const res = await send(
+      fetchImpl,
+      url('/auth/token'),
+      formRequest({ grant_type: 'refresh_token', refresh_token: latest.refreshToken, client_id: clientId }),
+    );
+
+    if (res.ok) {
+      const next = toStoredTokensFromResponse(await readJsonObject(res), issuedAt, latest.refreshToken);
+      const current = await readStorage();
+      if (current === null) {
+        // Signed out in another tab while our request was in flight: don't resurrect the session.
+        adopt(null);
+        throw notSignedIn();
+      }
+      if (current.refreshToken !== latest.refreshToken) {
+        // Another tab got there first (same grace successor, or a newer sign-in): keep theirs.
+        adopt(current);
+        return current;
+      }
+      await commit(next, 'refresh');
+      return next;
+    }
+
+    const error = await errorFromResponse(res, [latest.accessToken, latest.refreshToken]);
+    if (error.code !== 'invalid_grant') throw error; // transient or misconfiguration: keep the tokens
+    const reason = signedOutReasonFor(error);
+    const current = await readStorage();
+    // Another tab stored a different chain meanwhile: ours lost a race, theirs is good. The one
+    // exception: after reuse detection, newer tokens of the SAME session are revoked too.
+    const sameRevokedSession =
+      reason === 'reuse_detected' && current?.sessionId !== undefined && current.sessionId === latest.sessionId;
+    if (current !== null && current.refreshToken !== latest.refreshToken && !sameRevokedSession) {
+      adopt(current);
+      return current;
+    }
+    await signOut(reason);
+    throw error;
+  }
+
+  async function renew(rejectedAccessToken?: string): Promise<StoredTokens> {
+    let fresh = await refreshFlight.run(() => refreshOnce(rejectedAccessToken));
+    // Joining a flight started for another reason can hand back the very token that was just
+    // refused; one more (single-flight) attempt settles it.
+    if (rejectedAccessToken !== undefined && fresh.accessToken === rejectedAccessToken) {
+      fresh = await refreshFlight.run(() => refreshOnce(rejectedAccessToken));
+    }
+    return fresh;
+  }
+
+  /** Tokens good to send now, renewing first when inside the renewal margin. */
+  async function freshTokens(): Promise<StoredTokens> {
+    await ready();
+    if (tokens === null) adopt(await readStorage()); // storage without subscribe(): another tab may have signed in
+    const current = tokens;
+    if (current === null) throw notSignedIn();
+    const at = now();
+    if (!isRenewalDue(current, at, margin)) return current;
+    if (at < proactiveRetryNotBefore && at < current.expiresAt) return current;
+    try {
+      return await renew();
+    } catch (error) {
+      // Renewing early is an optimisation: while the token still has life left, a transient
+      // failure must not fail the caller's request. Back off so an outage isn't hammered.
+      if (isTransient(error) && sameTokens(tokens, current) && now() < current.expiresAt) {
+        const retryAfterMs = isLatchkeyError(error) && error.retryAfter ? error.retryAfter * 1000 : 0;
+        proactiveRetryNotBefore = now() + Math.max(PROACTIVE_RETRY_BACKOFF_MS, retryAfterMs);
+        return current;
+      }
+      throw error;
+    }
+  }
+
+  // ---- authenticated requests ---------------------------------------------------------
+
+  function withBearer(request: Request, accessToken: string): Request {
+    request.headers.set('authorization', `Bearer ${accessToken}`);
+    return request;
+  }
+
+  async function authorizedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    const first = await freshTokens();
+    // Built once and cloned per attempt, so a body can be sent again on the retry.
+    const request = new Request(input, init);
+    const response = await fetchImpl(withBearer(request.clone(), first.accessToken));
+    if (!(await isInvalidTokenChallenge(response))) return response;
+
+    discardBody(response);
+    const renewed = await renew(first.accessToken);
+    const retry = await fetchImpl(withBearer(request, renewed.accessToken));
+    if ((await isInvalidTokenChallenge(retry)) && tokens?.accessToken === renewed.accessToken) {
+      // A token minted moments ago is refused too: the session was ended server-side. Stop
+      // here instead of renewing in a loop; the caller still gets the 401 response.
+      await signOut('revoked');
+    }
+    return retry;
+  }
+
+  async function callApi(method: string, path: string): Promise<Response> {
+    let res: Response;
+    try {
+      res = await authorizedFetch(url(path), { method, headers: { accept: 'application/json' } });
+    } catch (error) {
+      if (error instanceof LatchkeyError) throw error;
+      throw new LatchkeyError('network_error', 'could not reach the server', { cause: error });
+    }
+    if (!res.ok) throw await errorFromResponse(res, secrets());
+    return res;
+  }
+
+  async function signIn(path: '/auth/signup' | '/auth/login', email: string, password: string) {
+    await ready();
+    const issuedAt = now();
+    const res = await send(fetchImpl, url(path), jsonRequest('POST', { email, password, client_id: clientId }));
+    if (!res.ok) throw await errorFromResponse(res, [password]);
+    const body = await readJsonObject(res);
+    return { body, tokens: toStoredTokensFromResponse(body, issuedAt) };
+  }
+
+  // ---- public API -------------------------------------------------------------------
+
+  return {
+    async signup(email, password) {
+      const { body, tokens: next } = await signIn('/auth/signup', email, password);
+      const user = toUser(body['user']);
+      await commit(next, 'signup');
+      return user;
+    },
+
+    async login(email, password) {
+      const { tokens: next } = await signIn('/auth/login', email, password);
+      await commit(next, 'login');
+    },
+
+    async logout() {
+      await ready();
+      let ending = tokens;
+      try {
+        ending = (await readStorage()) ?? tokens; // another tab may hold a newer rotation
+      } catch {
+        // fall back to what we hold
+      }
+      if (ending === null) return;
+      tokens = ending;
+      await signOut('logout');
+      try {
+        const res = await send(fetchImpl, url('/auth/logout'), {
+          method: 'POST',
+          headers: { authorization: `Bearer ${ending.accessToken}`, accept: 'application/json' },
+        });
+        const accessTokenRefused = await isInvalidTokenChallenge(res);
+        discardBody(res);
+        if (accessTokenRefused) {
+          // The access token lapsed, but the refresh token still names the session (RFC 7009).
+          const revoked = await send(
+            fetchImpl,
+            url('/auth/revoke'),
+            formRequest({ token: ending.refreshToken, token_type_hint: 'refresh_token', client_id: clientId }),
+          );
+          discardBody(revoked);
+        }
+      } catch {
+        // Best effort: this device has already forgotten the tokens, which is what protects it.
+      }
+    },
+
+    async me() {
+      const res = await callApi('GET', '/auth/me');
+      return toUser((await readJsonObject(res))['user']);
+    },
+
+    async listSessions() {
+      const res = await callApi('GET', '/auth/sessions');
+      return toSessionList(await readJsonObject(res));
+    },
+
+    async endSession(id) {
+      discardBody(await callApi('DELETE', `/auth/sessions/${encodeURIComponent(id)}`));
+      if (tokens?.sessionId === id) await signOut('logout');
+    },
+
+    async endOtherSessions() {
+      discardBody(await callApi('DELETE', '/auth/sessions?others=true'));
+    },
+
+    fetch: authorizedFetch,
+
+    async renewNow() {
+      await ready();
+      const current = tokens ?? (await readStorage());
+      if (current === null) throw notSignedIn();
+      // Passing the current access token as "rejected" makes refreshOnce renew regardless of the margin.
+      await renew(current.accessToken);
+    },
+
+    async getAccessToken() {
+      try {
+        return (await freshTokens()).accessToken;
+      } catch (error) {
+        if (isLatchkeyError(error, 'not_signed_in') || isLatchkeyError(error, 'invalid_grant')) return null;
+        throw error;
+      }
+    },
+
+    async isSignedIn() {
+      await ready();
+      if (tokens === null) adopt(await readStorage());
+      return tokens !== null;
+    },
+
+    on(event, handler) {
+      return events.on(event, handler);
+    },
+
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      unsubscribeStorage?.();
+      events.clear();
+    },
+  };
+}
+
+function sessionEvent(reason: ClientEvents['session']['reason'], tokens: StoredTokens): ClientEvents['session'] {
+  const event: ClientEvents['session'] = { reason, expiresAt: tokens.expiresAt };
+  if (tokens.sessionId !== undefined) event.sessionId = tokens.sessionId;
+  return event;
+}
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}

@@ -1,0 +1,51 @@
+// Stable, machine-readable reasons for every refusal a client or an API must tell apart. They
+// travel as the `reason` member of the error body, beside the RFC 6749 §5.2 / RFC 6750 §3
+// `error` code (both RFCs allow extra members), so that no client ever parses the English
+// `error_description`, which may be reworded at any time. Adding a reason is compatible;
+// renaming or removing one is a breaking change of the HTTP API.
+
+export const REASONS = [
+  // Token endpoint (`invalid_grant` and friends).
+  /** An older refresh token of the session was replayed: the session was revoked as stolen. */
+  'refresh_token_reused',
+  /** The session reached its absolute lifetime or its idle timeout. */
+  'session_expired',
+  /** The session no longer exists: signed out, ended from another device, or revoked. */
+  'session_ended',
+  /** Not a refresh token this server issued (malformed, tampered, unknown key). */
+  'refresh_token_invalid',
+  /** The refresh token belongs to another client_id. */
+  'client_mismatch',
+  'grant_type_unsupported',
+  'client_unknown',
+  // Sign-up and login.
+  'credentials_invalid',
+  'email_taken',
+  'rate_limited',
+  // Bearer routes and @latchkey/verify.
+  /** No access token was sent (RFC 6750 §3.1). */
+  'access_token_missing',
+  /** The access token failed verification (signature, claims, time, client). */
+  'access_token_invalid',
+  /** The access token's session was revoked: logout, ended session, refresh-token reuse. */
+  'session_revoked',
+  // Anything.
+  'request_invalid',
+  'not_found',
+  'method_not_allowed',
+  'body_too_large',
+  'content_type_unsupported',
+  'headers_too_large',
+  'request_timeout',
+  /** A backing store (or, for verifiers, the issuer's JWKS or the revocation feed) is unreachable: retry. */
+  'unavailable',
+  'internal_error',
+] as const;
+
+export type Reason = (typeof REASONS)[number];
+
+const KNOWN: ReadonlySet<string> = new Set(REASONS);
+
+export function isReason(value: unknown): value is Reason {
+  return typeof value === 'string' && KNOWN.has(value);
+}

@@ -1,0 +1,37 @@
+// What the revocation feed carries and promises. The server's stores implement RevocationFeed;
+// verifiers in other processes read it through a RevocationSource (e.g. @latchkey/verify/redis).
+
+export interface Revocation {
+  sessionId: string;
+  /** ms epoch after which no access token of the session can still be valid. */
+  until: number;
+  /**
+   * Revoked because a spent refresh token was replayed. Lets every instance tell the session's
+   * other holders why their refresh fails, so a client can say "reuse detected" to its user.
+   */
+  reuse?: boolean;
+}
+
+/**
+ * The revocation feed: durable recent revocations plus live delivery to every verifier.
+ * `add` is durable before it resolves; listeners of every instance get it shortly after.
+ */
+export interface RevocationFeed {
+  add(revocation: Revocation): Promise<void>;
+  /** Revocations whose `until` is after `now` (loaded on start and after every reconnect). */
+  loadActive(now: number): Promise<Revocation[]>;
+  /**
+   * Live revocations. `onResync` fires after the feed (re)connects, so the caller reloads
+   * `loadActive` and misses nothing published while it was disconnected.
+   */
+  subscribe(onRevoked: (r: Revocation) => void, onResync: () => void): () => void;
+}
+
+/**
+ * Where a verifier's revocations come from: the server's revocation feed, or anything of that
+ * shape. Load first, then follow; after `onResync` the follower reloads.
+ */
+export type RevocationSource = Pick<RevocationFeed, 'subscribe' | 'loadActive'> & {
+  /** Called when the verifier closes; sources that own connections release them here. */
+  close?(): void | Promise<void>;
+};

@@ -1,0 +1,30 @@
+import type { Config } from '../config.js';
+import type { RevocationSet, VerifiedTokenCache } from '@latchkey/core';
+import type { KeyRing } from '../keys/key-ring.js';
+import type { Stores } from '../store/types.js';
+import type { SessionPolicy } from '../domain/session.js';
+import type { SecurityEventSink } from './events.js';
+
+/** Everything a use case needs; built once by the process entry (or a test). */
+export interface AuthContext {
+  config: Config;
+  stores: Stores;
+  keys: KeyRing;
+  /** Sessions revoked anywhere (own revocations and the feed's), until their last access token expires. */
+  revoked: RevocationSet;
+  events: SecurityEventSink;
+  now: () => number;
+  /** argon2id hash of a random password: unknown users are verified against it for equal timing. */
+  dummyHash: string;
+  /** Access tokens whose signature was already checked, by exact token string. */
+  verifiedTokens: VerifiedTokenCache;
+}
+
+export function sessionPolicy(config: Config): SessionPolicy {
+  return { graceMs: config.reuseGraceSec * 1000, idleMs: config.sessionIdleSec * 1000 };
+}
+
+/** How long a revocation must be remembered: until the last access token of the session expires. */
+export function revocationHorizon(ctx: AuthContext): number {
+  return ctx.now() + (ctx.config.accessTtlSec + ctx.config.clockLeewaySec) * 1000;
+}

@@ -1,0 +1,71 @@
+import { Errors, EmailTakenError } from '../domain/errors.js';
+import { newUserId } from '../domain/ids.js';
+import type { UserRecord } from '../store/types.js';
+import type { AuthContext } from './context.js';
+import type { TokenResponse } from './issue-tokens.js';
+import { hashPassword, needsRehash, verifyPassword } from './passwords.js';
+import { startSession, type ClientInfo } from './start-session.js';
+import { loginThrottle } from './login-throttle.js';
+
+export function normaliseEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+export interface PublicUser {
+  id: string;
+  email: string;
+  createdAt: string;
+}
+
+export function publicUser(u: UserRecord): PublicUser {
+  return { id: u.id, email: u.email, createdAt: new Date(u.createdAt).toISOString() };
+}
+
+// Deliberately loose: the address is proven by use, not by a regex; this only refuses what
+// cannot be an address at all (RFC 5321 caps the path at 254).
+const EMAIL_RE = /^[^\s@]{1,64}@[^\s@.]+(\.[^\s@.]+)+$/;
+
+export async function signup(
+  ctx: AuthContext,
+  input: { email: string; password: string },
+  client: ClientInfo,
+): Promise<{ user: PublicUser } & TokenResponse> {
+  const email = normaliseEmail(input.email);
+  if (email.length > 254 || !EMAIL_RE.test(email)) throw Errors.invalidRequest('email is not a valid address');
+  const user: UserRecord = { id: newUserId(), email, passwordHash: await hashPassword(input.password), createdAt: ctx.now() };
+  try {
+    await ctx.stores.users.createUser(user);
+  } catch (e) {
+    if (e instanceof EmailTakenError) throw Errors.emailTaken();
+    throw e;
+  }
+  ctx.events({ event: 'signup.succeeded', userId: user.id, clientId: client.clientId });
+  return { user: publicUser(user), ...(await startSession(ctx, user.id, client)) };
+}
+
+export async function login(ctx: AuthContext, input: { email: string; password: string }, client: ClientInfo): Promise<TokenResponse> {
+  const email = normaliseEmail(input.email);
+  const throttle = loginThrottle(ctx, email, client.ip);
+  let user;
+  try {
+    await throttle.check();
+    user = await ctx.stores.users.findUserByEmail(email);
+    // ASVS 5.0 V6.3.8 (no enumeration): an unknown user costs the same argon2 verification.
+    const ok = (await verifyPassword(user?.passwordHash ?? ctx.dummyHash, input.password)) && user !== null;
+    if (!ok || !user) {
+      await throttle.failed();
+      ctx.events({ event: 'login.failed', userId: user?.id, clientId: client.clientId, ip: client.ip });
+      throw Errors.invalidCredentials();
+    }
+    await throttle.succeeded();
+  } finally {
+    // A store failure half-way must not leave this attempt counted as in flight; if the give-back
+    // fails too (store down), the count lapses with its short window (IN_FLIGHT_WINDOW_MS).
+    await throttle.release().catch(() => {});
+  }
+  if (needsRehash(user.passwordHash)) {
+    await ctx.stores.users.updatePasswordHash(user.id, user.passwordHash, await hashPassword(input.password));
+  }
+  ctx.events({ event: 'login.succeeded', userId: user.id, clientId: client.clientId, ip: client.ip });
+  return startSession(ctx, user.id, client);
+}

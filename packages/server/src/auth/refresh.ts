@@ -1,0 +1,52 @@
+import { decodeRefreshToken } from '../domain/refresh-token.js';
+import { Errors, type AuthError } from '../domain/errors.js';
+import { sessionPolicy, type AuthContext } from './context.js';
+import { revokeSessions } from './revoke.js';
+import { tokenResponse, type TokenResponse } from './issue-tokens.js';
+
+/**
+ * RFC 6749 §6 refresh with rotation (RFC 9700 §4.14.2). A forged or tampered token is refused
+ * before any store trip; the store's atomic `rotate` decides everything else. Refusals are
+ * returned, not thrown: they are the expected answer to attacks and must stay cheap.
+ */
+export async function refresh(ctx: AuthContext, refreshToken: string, clientId: string): Promise<TokenResponse | AuthError> {
+  const claims = decodeRefreshToken(ctx.keys.mac, refreshToken);
+  if (!claims) return Errors.malformedRefreshToken();
+  const { decision, session } = await ctx.stores.sessions.rotate(
+    claims.sessionId,
+    { generation: claims.generation, clientId },
+    ctx.now(),
+    sessionPolicy(ctx.config),
+  );
+  // One object literal per event, not a spread of a shared base object (and no per-call closure).
+  const { sessionId, generation } = claims;
+  const userId = session?.userId;
+  switch (decision.kind) {
+    case 'rotate':
+      ctx.events({ event: 'session.rotated', sessionId, userId, clientId, generation });
+      return tokenResponse(ctx, session!);
+    case 'grace':
+      // Same successor as the first caller got (recomputed from the stored generation), fresh access token.
+      ctx.events({ event: 'session.grace_replay', sessionId, userId, clientId, generation });
+      return tokenResponse(ctx, session!);
+    case 'reuse': {
+      await revokeSessions(ctx, [claims.sessionId], { reuse: true });
+      ctx.events({ event: 'session.reuse_detected', sessionId, userId, clientId, generation });
+      return Errors.refreshReuse();
+    }
+    case 'future':
+      ctx.events({ event: 'session.future_generation', sessionId, userId, clientId, generation });
+      return Errors.malformedRefreshToken();
+    case 'expired':
+      ctx.events({ event: 'session.expired', sessionId, userId, clientId, generation, reason: decision.reason });
+      return Errors.sessionExpired();
+    case 'wrong_client':
+      return Errors.wrongClient();
+    case 'not_found':
+      // Every holder of the revoked family (the victim's other tabs too) learns why, not only
+      // the request that tripped the detection; clients sign out with reason reuse_detected.
+      if (ctx.revoked.revokedForReuse(claims.sessionId)) return Errors.refreshReuse();
+      // A genuine token (its MAC checked out) of a session that is gone: signed out or ended.
+      return Errors.sessionEnded();
+  }
+}

@@ -1,0 +1,32 @@
+import { deviceLabel } from '../domain/device.js';
+import { newSessionId } from '../domain/ids.js';
+import type { SessionRecord } from '../domain/session.js';
+import type { AuthContext } from './context.js';
+import { revoke } from './sessions.js';
+import { tokenResponse, type TokenResponse } from './issue-tokens.js';
+
+export interface ClientInfo {
+  clientId: string;
+  userAgent?: string;
+  ip?: string;
+}
+
+/** One session per login per device; over LATCHKEY_MAX_SESSIONS the oldest are ended. */
+export async function startSession(ctx: AuthContext, userId: string, client: ClientInfo): Promise<TokenResponse> {
+  const now = ctx.now();
+  const session: SessionRecord = {
+    id: newSessionId(userId),
+    userId,
+    clientId: client.clientId,
+    generation: 0,
+    rotatedAt: now,
+    createdAt: now,
+    lastUsedAt: now,
+    expiresAt: now + ctx.config.sessionTtlSec * 1000,
+    device: deviceLabel(client.userAgent),
+  };
+  const { evicted } = await ctx.stores.sessions.createSession(session, ctx.config.maxSessions);
+  ctx.events({ event: 'session.created', userId, sessionId: session.id, clientId: client.clientId });
+  await revoke(ctx, evicted, userId, 'max_sessions');
+  return tokenResponse(ctx, session);
+}

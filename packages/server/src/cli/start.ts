@@ -1,0 +1,43 @@
+// `latchkey start`: configuration from the environment, the server, signals. SIGTERM and SIGINT
+// stop it cleanly: stop accepting, finish in-flight requests, close the stores, exit 0; a stop
+// that takes longer than 10 s exits 1.
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import { createLatchkey, createLogger } from '../server.js';
+import { describeStores, storeSummary } from '../store/describe.js';
+
+export async function start(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`latchkey: invalid configuration: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const logger = createLogger(config);
+  const latchkey = await createLatchkey(config, { logger });
+  const address = await latchkey.app.listen({ port: config.port, host: config.host });
+  logger.info({ address, issuer: config.issuer, stores: describeStores(config) }, 'listening');
+  // One line for the person at the terminal, on stderr so stdout stays pure JSON for log shippers.
+  const demo = config.demo ? `, demo at ${address}/demo/` : '';
+  process.stderr.write(`Latchkey listening on ${address}${demo}; stores: ${storeSummary(config)}\n`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      logger.error('shutdown timed out');
+      process.exit(1);
+    }, 10_000);
+    force.unref();
+    await latchkey.close();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}

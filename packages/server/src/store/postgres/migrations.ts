@@ -1,0 +1,95 @@
+// Schema migrations, run at every start. Idempotent (each version is applied once, recorded in
+// latchkey_migrations) and safe when several instances start together: the whole run holds a
+// session-level advisory lock, so the second instance waits, then finds nothing left to do.
+// Append new versions; never edit an applied one.
+import pg from 'pg';
+import { toStoreError } from './pool.js';
+
+/** Advisory lock ids, one namespace per purpose ("LK" in the high bytes). */
+export const LOCKS = {
+  migrations: 0x4c4b_0001,
+  keys: 0x4c4b_0002,
+  /** Two-int form (namespace, hashtext(userId)): serialises session creation per user. */
+  userSessions: 0x4c4b_0003,
+} as const;
+
+const MIGRATIONS: string[] = [
+  // 1: users, keys, sessions, revocations, rate limits. Times are ms since the epoch (int8).
+  `
+  CREATE TABLE users (
+    id text PRIMARY KEY,
+    email text NOT NULL UNIQUE,
+    password_hash text NOT NULL,
+    created_at int8 NOT NULL
+  );
+  CREATE TABLE signing_keys (
+    kid text PRIMARY KEY,
+    alg text NOT NULL,
+    private_jwk text NOT NULL,
+    created_at int8 NOT NULL,
+    retired_at int8
+  );
+  CREATE TABLE mac_keys (
+    id int4 PRIMARY KEY,
+    secret bytea NOT NULL,
+    created_at int8 NOT NULL
+  );
+  CREATE TABLE sessions (
+    id text PRIMARY KEY,
+    user_id text NOT NULL,
+    client_id text NOT NULL,
+    generation int8 NOT NULL,
+    rotated_at int8 NOT NULL,
+    created_at int8 NOT NULL,
+    last_used_at int8 NOT NULL,
+    expires_at int8 NOT NULL,
+    device text NOT NULL
+  );
+  CREATE INDEX sessions_by_user ON sessions (user_id, created_at, id COLLATE "C");
+  CREATE TABLE revocations (
+    session_id text PRIMARY KEY,
+    until int8 NOT NULL,
+    reuse boolean NOT NULL DEFAULT false
+  );
+  CREATE INDEX revocations_by_until ON revocations (until);
+  CREATE TABLE rate_limits (
+    key text PRIMARY KEY,
+    count int4 NOT NULL,
+    reset_at int8 NOT NULL
+  );
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export async function migrate(url: string, connectTimeoutMs: number): Promise<void> {
+  // Its own connection with generous timeouts: waiting for another instance's migration, or a
+  // long DDL, is normal here and must not trip the request-path statement timeout.
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs, statement_timeout: 120_000, application_name: 'latchkey-migrate' });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('SELECT pg_advisory_lock($1)', [LOCKS.migrations]);
+    try {
+      await client.query('CREATE TABLE IF NOT EXISTS latchkey_migrations (version int4 PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+      const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM latchkey_migrations');
+      for (let v = (rows[0]?.v ?? 0) + 1; v <= MIGRATIONS.length; v++) {
+        await client.query('BEGIN');
+        try {
+          await client.query(MIGRATIONS[v - 1]!);
+          await client.query('INSERT INTO latchkey_migrations (version) VALUES ($1)', [v]);
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => {});
+          throw err;
+        }
+      }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [LOCKS.migrations]).catch(() => {});
+    }
+  } catch (err) {
+    throw toStoreError(err);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}

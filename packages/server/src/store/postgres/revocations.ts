@@ -1,0 +1,115 @@
+// The revocation feed on PostgreSQL: a table of recent revocations plus LISTEN/NOTIFY for live
+// delivery. NOTIFY is sent at commit, in the same transaction as the row, so a listener never
+// hears of a revocation that is not yet durable. Like Redis pub/sub it is lost while a listener
+// is disconnected, hence the reload on every (re)connect.
+import pg from 'pg';
+import type { Revocation, RevocationFeed } from '../types.js';
+import { feedSubscriptions } from '@latchkey/core';
+import { int, query } from './pool.js';
+
+const CHANNEL = 'latchkey_revoked';
+const HEARTBEAT_MS = 5000;
+
+export interface PostgresRevocationFeed extends RevocationFeed {
+  prune(now: number): Promise<void>;
+  /** Ends every subscription still open (on close, so no reconnect loop outlives the store). */
+  stopAll(): void;
+}
+
+function decode(payload: string): Revocation | null {
+  if (!payload) return null;
+  try {
+    const v = JSON.parse(payload) as { s?: unknown; u?: unknown; r?: unknown };
+    if (typeof v.s !== 'string' || typeof v.u !== 'number' || !Number.isSafeInteger(v.u)) return null;
+    return v.r === true ? { sessionId: v.s, until: v.u, reuse: true } : { sessionId: v.s, until: v.u };
+  } catch {
+    return null;
+  }
+}
+
+export function postgresRevocationFeed(pool: pg.Pool, listenConfig: pg.ClientConfig): PostgresRevocationFeed {
+  const loadActive = async (now: number): Promise<Revocation[]> => {
+    const { rows } = await query<{ session_id: string; until: string; reuse: boolean }>(
+      pool,
+      'SELECT session_id, until, reuse FROM revocations WHERE until > $1',
+      [now],
+    );
+    return rows.map((r) => ({ sessionId: r.session_id, until: int(r.until), ...(r.reuse ? { reuse: true } : {}) }));
+  };
+  return {
+    async add(r) {
+      const payload = JSON.stringify({ s: r.sessionId, u: r.until, ...(r.reuse ? { r: true } : {}) });
+      // One statement, hence one transaction: the row and the notification commit together.
+      await query(
+        pool,
+        `WITH up AS (
+           INSERT INTO revocations (session_id, until, reuse) VALUES ($1, $2, $3)
+           ON CONFLICT (session_id) DO UPDATE
+             SET until = greatest(revocations.until, excluded.until), reuse = revocations.reuse OR excluded.reuse
+         )
+         SELECT pg_notify($4, $5)`,
+        [r.sessionId, r.until, r.reuse === true, CHANNEL, payload],
+      );
+    },
+    loadActive,
+    ...feedSubscriptions((onMessage, onReady) => listen(listenConfig, (p) => onMessage(p ?? ''), onReady), decode, loadActive, Date.now),
+    async prune(now) {
+      await query(pool, 'DELETE FROM revocations WHERE until <= $1', [now]);
+    },
+  };
+}
+
+/** A dedicated connection (LISTEN does not survive in a pool) that reconnects forever. */
+function listen(config: pg.ClientConfig, onPayload: (payload: string | undefined) => void, onListening: () => void): () => void {
+  let stopped = false;
+  let attempt = 0;
+  let client: pg.Client | null = null;
+  let retryTimer: NodeJS.Timeout | null = null;
+  let heartbeat: NodeJS.Timeout | null = null;
+
+  const drop = (c: pg.Client) => {
+    if (client !== c) return;
+    client = null;
+    if (heartbeat) clearInterval(heartbeat);
+    heartbeat = null;
+    c.end().catch(() => {});
+    if (stopped) return;
+    retryTimer = setTimeout(connect, Math.min(50 * 2 ** Math.min(attempt++, 6), 2000));
+    retryTimer.unref();
+  };
+
+  const connect = () => {
+    retryTimer = null;
+    if (stopped) return;
+    const c = new pg.Client({ ...config, application_name: 'latchkey-feed' });
+    client = c;
+    c.on('error', () => drop(c));
+    c.on('end', () => drop(c));
+    c.on('notification', (n) => {
+      if (n.channel === CHANNEL) onPayload(n.payload);
+    });
+    c.connect()
+      .then(() => c.query(`LISTEN ${CHANNEL}`))
+      .then(() => {
+        if (client !== c) return;
+        attempt = 0;
+        heartbeat = setInterval(() => {
+          // A server that vanished without closing the socket is only noticed by asking.
+          c.query('SELECT 1').catch(() => drop(c));
+        }, HEARTBEAT_MS);
+        heartbeat.unref();
+        onListening();
+      })
+      .catch(() => drop(c));
+  };
+
+  connect();
+  return () => {
+    stopped = true;
+    if (retryTimer) clearTimeout(retryTimer);
+    const c = client;
+    client = null;
+    if (heartbeat) clearInterval(heartbeat);
+    c?.end().catch(() => {});
+  };
+}

@@ -1,0 +1,41 @@
+import type pg from 'pg';
+import { EmailTakenError } from '../../domain/errors.js';
+import type { UserRecord, UserStore } from '../types.js';
+import { int, query } from './pool.js';
+
+interface UserRow {
+  id: string;
+  email: string;
+  password_hash: string;
+  created_at: string;
+}
+
+const toUser = (r: UserRow): UserRecord => ({ id: r.id, email: r.email, passwordHash: r.password_hash, createdAt: int(r.created_at) });
+
+export function postgresUserStore(pool: pg.Pool): UserStore {
+  return {
+    async createUser(u) {
+      try {
+        // The unique index on email decides concurrent sign-ups of one address: exactly one insert wins.
+        await query(pool, 'INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)', [u.id, u.email, u.passwordHash, u.createdAt]);
+      } catch (err) {
+        const e = err as { code?: string; constraint?: string };
+        if (e.code === '23505' && e.constraint === 'users_email_key') throw new EmailTakenError();
+        throw err;
+      }
+      return u;
+    },
+    async findUserByEmail(email) {
+      const { rows } = await query<UserRow>(pool, 'SELECT * FROM users WHERE email = $1', [email]);
+      return rows[0] ? toUser(rows[0]) : null;
+    },
+    async findUserById(id) {
+      const { rows } = await query<UserRow>(pool, 'SELECT * FROM users WHERE id = $1', [id]);
+      return rows[0] ? toUser(rows[0]) : null;
+    },
+    async updatePasswordHash(id, expectedOld, next) {
+      // Compare-and-set in one statement: a rehash never overwrites a concurrent password change.
+      await query(pool, 'UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3', [next, id, expectedOld]);
+    },
+  };
+}

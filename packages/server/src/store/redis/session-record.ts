@@ -1,0 +1,80 @@
+// How one session is laid out inside its user group's Redis hash (see sessions.ts). Pure: bytes
+// in, records out; the Lua scripts read the same layout by offset (scripts.ts, RECORD_LUA).
+//
+// Two hash fields per session, both at most 64 bytes in the usual case, because a hash whose
+// every field and value is ≤ 64 bytes (Redis's default `hash-max-listpack-value`) stays a compact
+// listpack, about 60 bytes per field instead of ~100 in a hashtable:
+//   <id tail>   the record: generation u32, rotatedAt u48, createdAt u48, lastUsedAt u48,
+//               expiresAt u48 (ms, big-endian), then the user id, then the client id.
+//               46 bytes + the client id with a UUID user: client ids up to 18 bytes keep it ≤ 64.
+//   <id tail>:  the device label (≤ 64 bytes by src/domain/device.ts).
+// The id tail is the session id without its group tag (the key already names the group).
+// Nothing here can be replayed: a refresh token needs the MAC secret, which never enters Redis.
+import { SESSION_TAG_CHARS, sessionTag } from '../../domain/ids.js';
+import { isSessionId } from '../../domain/refresh-token.js';
+import type { SessionRecord } from '../../domain/session.js';
+
+/** Bytes before the user id; the Lua side reads the same offsets. */
+export const NUMBERS_BYTES = 28;
+/** First byte of the user id part: a canonical UUID follows as 16 raw bytes. Otherwise it is a byte length. */
+const UUID_MARK = 0;
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The user id as stored in a record; the scripts compare it byte for byte to find a user's sessions. */
+export function encodeUserId(userId: string): Buffer {
+  if (UUID_RE.test(userId)) return Buffer.concat([Buffer.of(UUID_MARK), Buffer.from(userId.replace(/-/g, ''), 'hex')]);
+  const bytes = Buffer.from(userId, 'utf8');
+  if (bytes.length < 1 || bytes.length > 255) throw new Error('user id must be 1-255 bytes');
+  return Buffer.concat([Buffer.of(bytes.length), bytes]);
+}
+
+function decodeUserId(buf: Buffer, at: number): { userId: string; next: number } {
+  const mark = buf[at]!;
+  if (mark === UUID_MARK) {
+    const h = buf.toString('hex', at + 1, at + 17);
+    return { userId: `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`, next: at + 17 };
+  }
+  return { userId: buf.toString('utf8', at + 1, at + 1 + mark), next: at + 1 + mark };
+}
+
+export function encodeRecord(s: SessionRecord): Buffer {
+  const user = encodeUserId(s.userId);
+  const client = Buffer.from(s.clientId, 'utf8');
+  if (client.length > 255) throw new Error('client id must be at most 255 bytes');
+  const out = Buffer.allocUnsafe(NUMBERS_BYTES + user.length + 1 + client.length);
+  out.writeUInt32BE(s.generation, 0);
+  out.writeUIntBE(s.rotatedAt, 4, 6);
+  out.writeUIntBE(s.createdAt, 10, 6);
+  out.writeUIntBE(s.lastUsedAt, 16, 6);
+  out.writeUIntBE(s.expiresAt, 22, 6);
+  user.copy(out, NUMBERS_BYTES);
+  out[NUMBERS_BYTES + user.length] = client.length;
+  client.copy(out, NUMBERS_BYTES + user.length + 1);
+  return out;
+}
+
+export function decodeRecord(id: string, record: Buffer, device: Buffer | string | null): SessionRecord {
+  const { userId, next } = decodeUserId(record, NUMBERS_BYTES);
+  const clientLength = record[next]!;
+  return {
+    id,
+    userId,
+    clientId: record.toString('utf8', next + 1, next + 1 + clientLength),
+    generation: record.readUInt32BE(0),
+    rotatedAt: record.readUIntBE(4, 6),
+    createdAt: record.readUIntBE(10, 6),
+    lastUsedAt: record.readUIntBE(16, 6),
+    expiresAt: record.readUIntBE(22, 6),
+    device: device == null ? '' : device.toString(),
+  };
+}
+
+/** Where a session lives: its group tag (the key) and its field; null for a string that cannot be a session id. */
+export function locate(sessionId: string): { tag: string; field: string } | null {
+  if (!isSessionId(sessionId)) return null;
+  return { tag: sessionTag(sessionId), field: sessionId.slice(SESSION_TAG_CHARS) };
+}
+
+/** Length of a record field's name; the device field is the same name plus ':'. */
+export const FIELD_CHARS = 22 - SESSION_TAG_CHARS;
+export const deviceField = (field: string): string => `${field}:`;

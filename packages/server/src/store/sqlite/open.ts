@@ -1,0 +1,49 @@
+import { join } from 'node:path';
+import { memoryRateLimitStore } from '../memory-rate-limits.js';
+import type { Stores } from '../types.js';
+import { ensureDataDir, openSqlite } from './database.js';
+import { sqliteKeyStore } from './keys.js';
+import { sqliteRevocationFeed } from './revocations.js';
+import { MAIN_SCHEMA, SECRETS_SCHEMA } from './schema.js';
+import { sqliteSessionStore } from './sessions.js';
+import { sqliteUserStore } from './users.js';
+
+export interface SqliteStores extends Stores {
+  /** Deletes expired sessions and revocations; run periodically. */
+  prune(now: number, idleMs: number): void;
+}
+
+export function openSqliteStores(dataDir: string): SqliteStores {
+  ensureDataDir(dataDir);
+  const main = openSqlite(join(dataDir, 'latchkey.db'), MAIN_SCHEMA);
+  const secrets = openSqlite(join(dataDir, 'secrets.db'), SECRETS_SCHEMA);
+  const sessions = sqliteSessionStore(main);
+  const revocations = sqliteRevocationFeed(main);
+  return {
+    users: sqliteUserStore(main),
+    sessions,
+    revocations,
+    keys: sqliteKeyStore(secrets),
+    rateLimits: memoryRateLimitStore(),
+    async health() {
+      const ok = (() => {
+        try {
+          main.prepare('SELECT 1').get();
+          secrets.prepare('SELECT 1').get();
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      return [{ name: 'sqlite', ok }];
+    },
+    prune(now, idleMs) {
+      sessions.prune(now, idleMs);
+      revocations.prune(now);
+    },
+    async close() {
+      main.close();
+      secrets.close();
+    },
+  };
+}

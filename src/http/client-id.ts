@@ -1,9 +1,0 @@
-import type { Config } from '../config.ts';
-import { Errors } from '../domain/errors.ts';
-
-/** A request without client_id is for the first configured client (DESIGN: LATCHKEY_CLIENTS). */
-export function resolveClientId(config: Config, given: string | undefined): string {
-  if (given === undefined) return config.clients[0]!;
-  if (!config.clients.includes(given)) throw Errors.unknownClient();
-  return given;
-}
