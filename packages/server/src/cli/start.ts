@@ -1,6 +1,12 @@
 // `latchkey start`: configuration from the environment, the server, signals. SIGTERM and SIGINT
 // stop it cleanly: stop accepting, finish in-flight requests, close the stores, exit 0; a stop
 // that takes longer than 10 s exits 1.
+//
+// Started by npm or npx (`npx latchkey start`, a script `latchkey start`), the server is not the
+// process a supervisor signals: npm runs a bin through `sh -c` and forwards SIGTERM only to that
+// shell, and Debian's dash does not exec its last command, so the shell dies and the server would
+// live on, orphaned (issue 9). So under npm the server also stops when the process that started it
+// is gone: its parent id changes when it is orphaned.
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { createLatchkey, createLogger } from '../server.js';
 import { describeStores, storeSummary } from '../store/describe.js';
@@ -40,4 +46,20 @@ export async function start(env: NodeJS.ProcessEnv = process.env): Promise<void>
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  if (env.npm_command !== undefined || env.npm_lifecycle_event !== undefined) {
+    onOrphaned(() => void stop('parent exited'));
+  }
+}
+
+const ORPHAN_CHECK_MS = 250;
+
+function onOrphaned(callback: () => void): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(timer);
+      callback();
+    }
+  }, ORPHAN_CHECK_MS);
+  timer.unref();
 }

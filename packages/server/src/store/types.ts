@@ -1,6 +1,7 @@
 // Store interfaces. Each method's doc says what must be atomic; every adapter (SQLite, Redis,
 // PostgreSQL) is held to the same behaviour by the shared contract suite in ./contract.ts.
 // Adapters throw StoreUnavailableError when their backend cannot be reached in time.
+import type { Revocation, RevocationFeed } from '@latchkey/core';
 import type { MacKey } from '../domain/refresh-token.js';
 import type { RotationOutcome, PresentedToken } from '../domain/rotation.js';
 import type { SessionPolicy, SessionRecord } from '../domain/session.js';
@@ -43,31 +44,8 @@ export interface SessionStore {
   deleteUserSessions(userId: string, exceptId?: string): Promise<string[]>;
 }
 
-export interface Revocation {
-  sessionId: string;
-  /** ms epoch after which no access token of the session can still be valid. */
-  until: number;
-  /**
-   * Revoked because a spent refresh token was replayed. Lets every instance tell the session's
-   * other holders why their refresh fails, so a client can say "reuse detected" to its user.
-   */
-  reuse?: boolean;
-}
-
-/**
- * The revocation feed: durable recent revocations plus live delivery to every verifier.
- * `add` is durable before it resolves; listeners of every instance get it shortly after.
- */
-export interface RevocationFeed {
-  add(revocation: Revocation): Promise<void>;
-  /** Revocations whose `until` is after `now` (loaded on start and after every reconnect). */
-  loadActive(now: number): Promise<Revocation[]>;
-  /**
-   * Live revocations. `onResync` fires after the feed (re)connects, so the caller reloads
-   * `loadActive` and misses nothing published while it was disconnected.
-   */
-  subscribe(onRevoked: (r: Revocation) => void, onResync: () => void): () => void;
-}
+// The revocation feed's contract is @latchkey/core's: verifiers in other processes read it too.
+export type { Revocation, RevocationFeed };
 
 export interface StoredSigningKey {
   kid: string;
