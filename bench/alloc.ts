@@ -2,7 +2,7 @@
 // own redis-server, 50 refresh chains for 3 s under V8's sampling heap profiler, counting objects
 // that were collected too (so it is allocation, not retention). Prints bytes per request by
 // origin and the top allocating functions (the generator's own share shows as bench/).
-//   npx tsx bench/alloc.ts
+//   npx tsx --conditions=latchkey-source bench/alloc.ts
 import { Session } from 'node:inspector/promises';
 import { loadConfig } from '../packages/server/src/config.js';
 import { createLatchkey } from '../packages/server/src/server.js';

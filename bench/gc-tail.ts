@@ -2,7 +2,7 @@
 // Latchkey on its own redis-server, the server under `--trace-gc` (plus FLAGS, e.g.
 // FLAGS='--max-semi-space-size=64'); prints latency percentiles, how the requests over 10 ms
 // cluster in time, and how many dense clusters sit next to a server GC.
-//   npx tsx bench/gc-tail.ts
+//   npx tsx --conditions=latchkey-source bench/gc-tail.ts
 import { startLatchkey, seedUsers } from './lib/latchkey.js';
 import { RawHttpConnection } from './lib/raw-http.js';
 import { startRedis } from '../test/harness/redis.js';

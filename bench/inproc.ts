@@ -4,7 +4,7 @@
 // shared, noisy machine CPU time per request is far steadier than wall-clock throughput, and
 // without sockets it isolates the part of a request that Latchkey's own code decides.
 //
-//   npx tsx bench/inproc.ts [--server-root=DIR] [--ms=3000] [--chains=50]
+//   npx tsx --conditions=latchkey-source bench/inproc.ts [--server-root=DIR] [--ms=3000] [--chains=50]
 //
 // Prints one JSON line: { root, refresh: {ops, cpuUsPerOp}, forged: {...}, me: {...} }.
 import { randomBytes } from 'node:crypto';

@@ -1,7 +1,7 @@
 // Summarises a V8 .cpuprofile (from `node --cpu-prof`): where the server's CPU time went, by
 // function (self time), by origin (our src/, each package, node internals, GC, idle), and the
 // inclusive time of the functions on Latchkey's request path.
-// Standalone: `npx tsx bench/profile.ts path/to/file.cpuprofile`.
+// Standalone: `npx tsx --conditions=latchkey-source bench/profile.ts path/to/file.cpuprofile`.
 import { readFileSync } from 'node:fs';
 
 interface CallFrame {
@@ -157,7 +157,7 @@ export function formatProfile(s: ProfileSummary): string {
 if (process.argv[1]?.endsWith('profile.ts')) {
   const files = process.argv.slice(2);
   if (files.length === 0) {
-    console.error('usage: npx tsx bench/profile.ts FILE.cpuprofile [...]');
+    console.error('usage: npx tsx --conditions=latchkey-source bench/profile.ts FILE.cpuprofile [...]');
     process.exit(2);
   }
   for (const f of files) console.log(formatProfile(summarizeProfile(f)));

@@ -1,5 +1,5 @@
 // Revocation propagation across three instances on one Redis and one PostgreSQL:
-// `npx tsx bench/revocation.ts [--sessions=200]`. For each session: log out on instance 1 and
+// `npx tsx --conditions=latchkey-source bench/revocation.ts [--sessions=200]`. For each session: log out on instance 1 and
 // poll instance 2 and 3 with the session's access token in tight loops; the figure is the time
 // from sending the logout to the first 401 on each other instance (polling adds well under 1 ms
 // on loopback). Sequential, bounded in count, 127.0.0.1 only.

@@ -2,7 +2,7 @@
 // verification with our code (signAccessToken, libsodium when sodium-native loads, else
 // node:crypto; verifyAccessToken, node:crypto) against jose 6 (SignJWT / jwtVerify, WebCrypto
 // underneath), and node:crypto's one-shot sign() alone. Same header, same claims, same key.
-// Standalone: `npx tsx bench/sign.ts` (add --json, or SIGN_JSON=1, for one machine-readable line).
+// Standalone: `npx tsx --conditions=latchkey-source bench/sign.ts` (add --json, or SIGN_JSON=1, for one machine-readable line).
 import { sign as nodeSign } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
 import { usesSodium } from '../packages/server/src/crypto/ed25519.js';

@@ -4,7 +4,7 @@
 // jwtVerify, and fast-jwt without and with its cache. Same EdDSA key, same RFC 9068 token.
 // Issue 4's target: a repeated token at >= 10x the raw signature verification rate.
 //
-//   npx tsx bench/verify.ts            (VERIFY_BENCH_MS=2000 per case; --json for one JSON line)
+//   npx tsx --conditions=latchkey-source bench/verify.ts            (VERIFY_BENCH_MS=2000 per case; --json for one JSON line)
 import { verify as cryptoVerify } from 'node:crypto';
 import { importJWK, jwtVerify } from 'jose';
 import { createVerifier as createFastJwtVerifier } from 'fast-jwt';

@@ -1,6 +1,6 @@
 // Long fuzz run: ≥ 100k generated hostile requests against a real server process (the same
 // generators and judgement as test/security/fuzz.test.ts), then the server's RSS before and
-// after. Not a CI test: run by hand, `npx tsx scripts/fuzz-long.ts [--requests N]
+// after. Not a CI test: run by hand, `npx tsx --conditions=latchkey-source scripts/fuzz-long.ts [--requests N]
 // [--concurrency C] [--seed S]`. Exits 1 on any 5xx, malformed error body, crash, logged
 // unhandled error, or RSS growth past the bound.
 import { readFileSync } from 'node:fs';

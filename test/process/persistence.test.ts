@@ -5,7 +5,7 @@ import { call, refresh, signup } from '../helpers/http.js';
 import { removeDir, spawnServer, tempDataDir } from '../helpers/server.js';
 import { freePort } from '../harness/free-port.js';
 
-/** The generation a refresh token carries (bytes 19..22 of the decoded token; see src/domain/refresh-token.ts). */
+/** The generation a refresh token carries (bytes 19..22 of the decoded token; see packages/server/src/domain/refresh-token.ts). */
 function generationOf(refreshToken: string): number {
   return Buffer.from(refreshToken, 'base64url').readUInt32BE(19);
 }

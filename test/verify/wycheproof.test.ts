@@ -2,11 +2,11 @@
 // verifies every Latchkey access token, in the server and in the `verify` library.
 //
 // Two layers are tested, and the distinction matters:
-//  1. The signature layer, `verifyJws` (src/jwt/algorithms.ts), with keys imported by
+//  1. The signature layer, `verifyJws` (packages/core/src/jwt/algorithms.ts), with keys imported by
 //     `importPublicJwk` / the verifier's JWKS policy (`trustedKeys`). It must give Wycheproof's
 //     result for every vector of every algorithm we support (EdDSA, ES256, RS256): "valid"
 //     accepted, "invalid" refused, "acceptable" either way without a crash.
-//  2. The access-token parser, `parseCompactJws` + `verifyParsedAccessToken` (src/jwt/access-token.ts).
+//  2. The access-token parser, `parseCompactJws` + `verifyParsedAccessToken` (packages/core/src/jwt/access-token.ts).
 //     It is deliberately stricter than JWS: RFC 9068 §4 requires `typ: at+jwt`, and we allow no
 //     header members besides alg/typ/kid. No Wycheproof JWS vector carries `typ: at+jwt`, so the
 //     parser refuses ALL of them, including the ones Wycheproof calls valid. For those "valid"

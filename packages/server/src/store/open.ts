@@ -16,8 +16,10 @@
 // If LATCHKEY_REDIS_URL is set as well, its credentials, database and TLS (rediss:) apply to every
 // cluster node and its host is ignored.
 import type { Config } from '../config.js';
-import { openPostgresStores, type PostgresStores } from './postgres/open.js';
-import { openRedisStores, type RedisStores } from './redis/open.js';
+// Redis and PostgreSQL adapters load only when configured: the embedded default never loads ioredis
+// or pg (measured: `import('latchkey')` 243 -> see BENCHMARKS.md / the consumer test's figures).
+import type { PostgresStores } from './postgres/open.js';
+import type { RedisStores } from './redis/open.js';
 import { openSqliteStores, type SqliteStores } from './sqlite/open.js';
 import type { HealthReport, Stores } from './types.js';
 
@@ -50,8 +52,14 @@ export async function openStores(config: Config): Promise<OpenedStores> {
   let postgres: PostgresStores | null = null;
   let sqlite: SqliteStores | null = null;
   try {
-    if (useRedis) redis = await openRedisStores({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, idleMs });
-    if (config.databaseUrl !== null) postgres = await openPostgresStores({ url: config.databaseUrl, idleMs });
+    if (useRedis) {
+      const { openRedisStores } = await import('./redis/open.js');
+      redis = await openRedisStores({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, idleMs });
+    }
+    if (config.databaseUrl !== null) {
+      const { openPostgresStores } = await import('./postgres/open.js');
+      postgres = await openPostgresStores({ url: config.databaseUrl, idleMs });
+    }
     else sqlite = openSqliteStores(config.dataDir);
   } catch (err) {
     await Promise.allSettled([redis?.close(), postgres?.close(), sqlite?.close()]);
