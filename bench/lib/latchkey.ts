@@ -27,6 +27,8 @@ export async function startLatchkey(name: string, opts: StartLatchkeyOptions = {
     HOST: '127.0.0.1',
     LATCHKEY_DATA_DIR: data.path,
     LATCHKEY_LOG_LEVEL: 'warn',
+    // Metrics on (the default) on any free port; a scenario sets 'off' to measure their cost.
+    LATCHKEY_ADMIN_PORT: '0',
     ...opts.env,
   };
   const root = opts.serverRoot ?? '.';

@@ -285,7 +285,7 @@ auth.on('signedout', (e) => {
       const dataDir = tempDataDir();
       const proc = spawn('npx', ['--no-install', 'latchkey', 'start'], {
         cwd: srv.dir,
-        env: { ...process.env, PORT: String(port), LATCHKEY_DATA_DIR: dataDir, LATCHKEY_LOG_LEVEL: 'info' },
+        env: { ...process.env, PORT: String(port), LATCHKEY_DATA_DIR: dataDir, LATCHKEY_LOG_LEVEL: 'info', LATCHKEY_ADMIN_PORT: '0' },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';

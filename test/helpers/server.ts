@@ -67,6 +67,8 @@ export interface ChildServer {
   url: string;
   port: number;
   proc: ChildProcess;
+  /** The management listener (metrics, admin API), from the "listening" log line; null when off. */
+  adminUrl: string | null;
   output(): string;
   /** Resolves with the exit code (or signal) once the process has ended. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -77,7 +79,8 @@ export async function spawnServer(env: Record<string, string>, port?: number): P
   const p = port ?? (await freePort());
   const proc = spawn(process.execPath, ['packages/server/dist/cli.js', 'start'], {
     cwd: join(import.meta.dirname, '..', '..'),
-    env: { ...process.env, PORT: String(p), HOST: '127.0.0.1', LATCHKEY_LOG_LEVEL: 'info', ...env },
+    // Any free port for the management listener: several servers run side by side in tests.
+    env: { ...process.env, PORT: String(p), HOST: '127.0.0.1', LATCHKEY_LOG_LEVEL: 'info', LATCHKEY_ADMIN_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -96,7 +99,8 @@ export async function spawnServer(env: Record<string, string>, port?: number): P
     await new Promise((r) => setTimeout(r, 25));
   }
   process.once('exit', () => proc.kill('SIGKILL'));
-  return { url: `http://127.0.0.1:${p}`, port: p, proc, output: () => out, exited };
+  const adminUrl = /"adminAddress":"([^"]+)"/.exec(out)?.[1] ?? null;
+  return { url: `http://127.0.0.1:${p}`, port: p, proc, adminUrl, output: () => out, exited };
 }
 
 export function removeDir(dir: string): void {

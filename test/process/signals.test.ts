@@ -25,7 +25,7 @@ async function startAndTerm(command: string, args: string[]): Promise<{ out: str
   const dataDir = tempDataDir();
   const proc = spawn(command, args, {
     cwd: REPO,
-    env: { ...process.env, PORT: String(port), LATCHKEY_DATA_DIR: dataDir, LATCHKEY_LOG_LEVEL: 'info' },
+    env: { ...process.env, PORT: String(port), LATCHKEY_DATA_DIR: dataDir, LATCHKEY_LOG_LEVEL: 'info', LATCHKEY_ADMIN_PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -93,5 +93,6 @@ describe('signals', { timeout: 180_000 }, () => {
     assert.equal(storeSummary(scaled), 'sessions on redis, users and keys on postgres');
     assert.equal(storeSummary(loadConfig({ LATCHKEY_REDIS_CLUSTER: '127.0.0.1:7000,127.0.0.1:7001', LATCHKEY_DATA_DIR: '/srv/lk' })), 'sessions on redis-cluster, users and keys on sqlite (/srv/lk)');
     assert.equal(storeSummary(loadConfig({ LATCHKEY_DATA_DIR: '/srv/lk' })), 'sqlite (/srv/lk)');
+    assert.equal(storeSummary(loadConfig({ LATCHKEY_DATABASE_URL: 'postgres://u:pw@127.0.0.1/db' })), 'postgres');
   });
 });

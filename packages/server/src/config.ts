@@ -41,6 +41,10 @@ export interface Config {
    * is cut off after it instead of holding a connection and its memory.
    */
   requestTimeoutSec: number;
+  /** The management listener (/metrics, admin API): never the public port. */
+  adminHost: string;
+  /** null: no management listener (and no metrics collected); 0: any free port. */
+  adminPort: number | null;
 }
 
 export class ConfigError extends Error {
@@ -114,6 +118,8 @@ function trustProxy(env: Env): boolean | string[] {
 }
 
 const DAY = 86_400;
+/** Prometheus exporters' customary port (OpenTelemetry's Prometheus exporter uses it too). */
+const DEFAULT_ADMIN_PORT = 9464;
 
 function logLevel(env: Env): string {
   const raw = (env.LATCHKEY_LOG_LEVEL ?? '').trim() || 'info';
@@ -164,6 +170,12 @@ export function loadConfig(env: Env = process.env): Config {
     }
   }
 
+  const adminRaw = (env.LATCHKEY_ADMIN_PORT ?? '').trim().toLowerCase();
+  const adminPort = adminRaw === 'off' ? null : int(env, 'LATCHKEY_ADMIN_PORT', DEFAULT_ADMIN_PORT, 0, 65_535);
+  if (adminPort !== null && adminPort !== 0 && adminPort === port) {
+    throw new ConfigError('LATCHKEY_ADMIN_PORT', `a port other than PORT (${port}), or off`, adminRaw);
+  }
+
   return {
     port,
     host,
@@ -190,5 +202,8 @@ export function loadConfig(env: Env = process.env): Config {
     loginIpLimit: int(env, 'LATCHKEY_LOGIN_IP_LIMIT', 100, 1, 1_000_000),
     loginWindowSec: int(env, 'LATCHKEY_LOGIN_WINDOW', 900, 1, DAY),
     requestTimeoutSec: int(env, 'LATCHKEY_REQUEST_TIMEOUT', 30, 1, 600),
+    // Loopback by default: metrics and the admin API are for operators, not the internet.
+    adminHost: (env.LATCHKEY_ADMIN_HOST ?? '').trim() || '127.0.0.1',
+    adminPort,
   };
 }

@@ -1,6 +1,6 @@
 // Assembles a running Latchkey from a configuration: stores, keys, revocation set, HTTP app.
 import { randomBytes } from 'node:crypto';
-import { RevocationFollower, RevocationSet, VerifiedTokenCache } from '@latchkey/core';
+import { RevocationFollower, RevocationSet, VerifiedTokenCache, type RevocationSource } from '@latchkey/core';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
@@ -11,9 +11,15 @@ import { buildApp, type AppPlugin } from './http/app.js';
 import { KeyRing } from './keys/key-ring.js';
 import { demoPlugins } from './demo.js';
 import { openStores } from './store/open.js';
+import { describeStores } from './store/describe.js';
+import { buildAdminApp } from './admin/app.js';
+import { instrumentStores } from './metrics/instrument-stores.js';
+import { noopMetrics, prometheusMetrics, type Metrics } from './metrics/metrics.js';
 
 export interface Latchkey {
   app: FastifyInstance;
+  /** The management listener's app (/metrics, admin API); null when LATCHKEY_ADMIN_PORT is off. The caller listens on it. */
+  admin: FastifyInstance | null;
   ctx: AuthContext;
   /** Stops accepting, lets in-flight requests finish, then closes the stores. */
   close(): Promise<void>;
@@ -40,12 +46,16 @@ export function createLogger(config: Config): Logger {
 export async function createLatchkey(config: Config, opts: StartOptions = {}): Promise<Latchkey> {
   const logger = opts.logger ?? createLogger(config);
   const now = opts.now ?? Date.now;
-  const stores = await openStores(config);
+  // Metrics are collected only where they can be read: with a management listener.
+  const prometheus = config.adminPort === null ? null : prometheusMetrics();
+  const metrics: Metrics = prometheus ?? noopMetrics;
+  const stores = instrumentStores(await openStores(config), describeStores(config), metrics);
   const keys = new KeyRing(stores.keys, config.alg, (config.accessTtlSec + config.clockLeewaySec) * 1000, now);
   await keys.init();
   const revoked = new RevocationSet(now);
   // The same follower verifiers use: subscribe, load, reload after every reconnect (with backoff).
-  const follower = new RevocationFollower(stores.revocations, revoked, now, 1000);
+  const follower = new RevocationFollower(measuredFeed(stores.revocations, metrics, now, (config.accessTtlSec + config.clockLeewaySec) * 1000), revoked, now, 1000);
+  metrics.setSampler({ revokedSessions: () => revoked.size, storesUp: () => stores.health() });
   await follower.ready();
   // Security events are info lines: below that level (warn in production-like runs) the copy of
   // each event is not built at all (it was ~1 % of a refresh's CPU).
@@ -58,11 +68,13 @@ export async function createLatchkey(config: Config, opts: StartOptions = {}): P
     keys,
     revoked,
     events,
+    metrics,
     now,
     dummyHash: await hashPassword(randomBytes(24).toString('base64url')),
     verifiedTokens: new VerifiedTokenCache(10_000),
   };
   const app = await buildApp(ctx, { logger, plugins: [...demoPlugins(config), ...(opts.plugins ?? [])] });
+  const admin = prometheus ? await buildAdminApp(ctx, { logger, metrics: prometheus }) : null;
   const pruneTimer = setInterval(() => {
     try {
       stores.prune(now(), config.sessionIdleSec * 1000);
@@ -80,13 +92,37 @@ export async function createLatchkey(config: Config, opts: StartOptions = {}): P
 
   return {
     app,
+    admin,
     ctx,
     async close() {
       clearInterval(pruneTimer);
       clearInterval(keyReloadTimer);
-      await app.close();
+      await Promise.all([app.close(), admin?.close()]);
       await follower.close();
       await stores.close();
     },
+  };
+}
+
+/**
+ * The store's feed as the follower sees it, timing live messages for
+ * latchkey_revocation_feed_lag_seconds: a revocation's `until` is its making time plus the
+ * access-token horizon, so the lag is how much later than that horizon's start it arrived.
+ */
+function measuredFeed(feed: RevocationSource, metrics: Metrics, now: () => number, horizonMs: number): RevocationSource {
+  if (!metrics.enabled) return feed;
+  return {
+    loadActive: (at) => feed.loadActive(at),
+    subscribe: (onRevoked, onResync) =>
+      feed.subscribe(
+        (r, live) => {
+          if (live === true) metrics.revocationReceived((now() - (r.until - horizonMs)) / 1000);
+          onRevoked(r, live);
+        },
+        () => {
+          metrics.revocationResync();
+          onResync();
+        },
+      ),
   };
 }

@@ -6,7 +6,7 @@ import type { Revocation } from './types.js';
 export type ChannelFollower = (onMessage: (payload: string) => void, onReady: () => Promise<void>) => () => void;
 
 export interface FeedSubscriptions {
-  subscribe(onRevoked: (r: Revocation) => void, onResync: () => void): () => void;
+  subscribe(onRevoked: (r: Revocation, live?: boolean) => void, onResync: () => void): () => void;
   /** Ends every subscription still open, so no reconnect loop outlives the store. */
   stopAll(): void;
 }
@@ -23,7 +23,7 @@ export function feedSubscriptions(
       const stop = follow(
         (payload) => {
           const r = decode(payload);
-          if (r) onRevoked(r);
+          if (r) onRevoked(r, true);
         },
         async () => {
           // The channel is live, so every later add arrives as a message and every earlier one
@@ -31,7 +31,7 @@ export function feedSubscriptions(
           // even before the connection is up. The caller's own reload (onResync) stays the
           // interface's promise.
           try {
-            for (const r of await loadActive(now())) onRevoked(r);
+            for (const r of await loadActive(now())) onRevoked(r, false);
           } catch {
             // The store is unreachable too; the caller's reload and the next reconnect retry.
           }

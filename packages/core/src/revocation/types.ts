@@ -22,9 +22,11 @@ export interface RevocationFeed {
   loadActive(now: number): Promise<Revocation[]>;
   /**
    * Live revocations. `onResync` fires after the feed (re)connects, so the caller reloads
-   * `loadActive` and misses nothing published while it was disconnected.
+   * `loadActive` and misses nothing published while it was disconnected. `live` is true for a
+   * message as it was published and false for one replayed from a reload (feeds that cannot
+   * tell leave it undefined); only live ones say anything about the feed's lag.
    */
-  subscribe(onRevoked: (r: Revocation) => void, onResync: () => void): () => void;
+  subscribe(onRevoked: (r: Revocation, live?: boolean) => void, onResync: () => void): () => void;
 }
 
 /**

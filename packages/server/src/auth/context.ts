@@ -3,6 +3,7 @@ import type { RevocationSet, VerifiedTokenCache } from '@latchkey/core';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Stores } from '../store/types.js';
 import type { SessionPolicy } from '../domain/session.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { SecurityEventSink } from './events.js';
 
 /** Everything a use case needs; built once by the process entry (or a test). */
@@ -13,6 +14,7 @@ export interface AuthContext {
   /** Sessions revoked anywhere (own revocations and the feed's), until their last access token expires. */
   revoked: RevocationSet;
   events: SecurityEventSink;
+  metrics: Metrics;
   now: () => number;
   /** argon2id hash of a random password: unknown users are verified against it for equal timing. */
   dummyHash: string;

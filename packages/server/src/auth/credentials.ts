@@ -4,6 +4,17 @@ import type { UserRecord } from '../store/types.js';
 import type { AuthContext } from './context.js';
 import type { TokenResponse } from './issue-tokens.js';
 import { hashPassword, needsRehash, verifyPassword } from './passwords.js';
+import type { Metrics } from '../metrics/metrics.js';
+
+/** Counts a hash or verification in flight for latchkey_password_hash_in_flight. */
+async function hashing<T>(metrics: Metrics, work: () => Promise<T>): Promise<T> {
+  const done = metrics.passwordHashStarted();
+  try {
+    return await work();
+  } finally {
+    done();
+  }
+}
 import { startSession, type ClientInfo } from './start-session.js';
 import { loginThrottle } from './login-throttle.js';
 
@@ -32,29 +43,35 @@ export async function signup(
 ): Promise<{ user: PublicUser } & TokenResponse> {
   const email = normaliseEmail(input.email);
   if (email.length > 254 || !EMAIL_RE.test(email)) throw Errors.invalidRequest('email is not a valid address');
-  const user: UserRecord = { id: newUserId(), email, passwordHash: await hashPassword(input.password), createdAt: ctx.now() };
+  const user: UserRecord = { id: newUserId(), email, passwordHash: await hashing(ctx.metrics, () => hashPassword(input.password)), createdAt: ctx.now() };
   try {
     await ctx.stores.users.createUser(user);
   } catch (e) {
-    if (e instanceof EmailTakenError) throw Errors.emailTaken();
+    if (e instanceof EmailTakenError) {
+      ctx.metrics.signup('taken');
+      throw Errors.emailTaken();
+    }
     throw e;
   }
   ctx.events({ event: 'signup.succeeded', userId: user.id, clientId: client.clientId });
+  ctx.metrics.signup('ok');
   return { user: publicUser(user), ...(await startSession(ctx, user.id, client)) };
 }
 
 export async function login(ctx: AuthContext, input: { email: string; password: string }, client: ClientInfo): Promise<TokenResponse> {
   const email = normaliseEmail(input.email);
   const throttle = loginThrottle(ctx, email, client.ip);
-  let user;
+  let user: UserRecord | null;
   try {
     await throttle.check();
     user = await ctx.stores.users.findUserByEmail(email);
     // ASVS 5.0 V6.3.8 (no enumeration): an unknown user costs the same argon2 verification.
-    const ok = (await verifyPassword(user?.passwordHash ?? ctx.dummyHash, input.password)) && user !== null;
+    const stored = user?.passwordHash ?? ctx.dummyHash;
+    const ok = (await hashing(ctx.metrics, () => verifyPassword(stored, input.password))) && user !== null;
     if (!ok || !user) {
       await throttle.failed();
       ctx.events({ event: 'login.failed', userId: user?.id, clientId: client.clientId, ip: client.ip });
+      ctx.metrics.login('failed');
       throw Errors.invalidCredentials();
     }
     await throttle.succeeded();
@@ -64,8 +81,9 @@ export async function login(ctx: AuthContext, input: { email: string; password: 
     await throttle.release().catch(() => {});
   }
   if (needsRehash(user.passwordHash)) {
-    await ctx.stores.users.updatePasswordHash(user.id, user.passwordHash, await hashPassword(input.password));
+    await ctx.stores.users.updatePasswordHash(user.id, user.passwordHash, await hashing(ctx.metrics, () => hashPassword(input.password)));
   }
   ctx.events({ event: 'login.succeeded', userId: user.id, clientId: client.clientId, ip: client.ip });
+  ctx.metrics.login('ok');
   return startSession(ctx, user.id, client);
 }

@@ -69,6 +69,7 @@ export function loginThrottle(ctx: AuthContext, email: string, ip: string | unde
   const refuse = async (reason: string, resetAt: number, now: number) => {
     await release();
     ctx.events({ event: 'login.throttled', ip, reason });
+    ctx.metrics.login('throttled');
     return Errors.rateLimited(Math.max(1, Math.ceil((resetAt - now) / 1000)));
   };
 

@@ -11,7 +11,10 @@ import { tokenResponse, type TokenResponse } from './issue-tokens.js';
  */
 export async function refresh(ctx: AuthContext, refreshToken: string, clientId: string): Promise<TokenResponse | AuthError> {
   const claims = decodeRefreshToken(ctx.keys.mac, refreshToken);
-  if (!claims) return Errors.malformedRefreshToken();
+  if (!claims) {
+    ctx.metrics.refresh('forged');
+    return Errors.malformedRefreshToken();
+  }
   const { decision, session } = await ctx.stores.sessions.rotate(
     claims.sessionId,
     { generation: claims.generation, clientId },
@@ -24,27 +27,34 @@ export async function refresh(ctx: AuthContext, refreshToken: string, clientId: 
   switch (decision.kind) {
     case 'rotate':
       ctx.events({ event: 'session.rotated', sessionId, userId, clientId, generation });
+      ctx.metrics.refresh('rotate');
       return tokenResponse(ctx, session!);
     case 'grace':
       // Same successor as the first caller got (recomputed from the stored generation), fresh access token.
       ctx.events({ event: 'session.grace_replay', sessionId, userId, clientId, generation });
+      ctx.metrics.refresh('grace');
       return tokenResponse(ctx, session!);
     case 'reuse': {
       await revokeSessions(ctx, [claims.sessionId], { reuse: true });
       ctx.events({ event: 'session.reuse_detected', sessionId, userId, clientId, generation });
+      ctx.metrics.refresh('reuse');
       return Errors.refreshReuse();
     }
     case 'future':
       ctx.events({ event: 'session.future_generation', sessionId, userId, clientId, generation });
+      ctx.metrics.refresh('future');
       return Errors.malformedRefreshToken();
     case 'expired':
       ctx.events({ event: 'session.expired', sessionId, userId, clientId, generation, reason: decision.reason });
+      ctx.metrics.refresh('expired');
       return Errors.sessionExpired();
     case 'wrong_client':
+      ctx.metrics.refresh('wrong_client');
       return Errors.wrongClient();
     case 'not_found':
       // Every holder of the revoked family (the victim's other tabs too) learns why, not only
       // the request that tripped the detection; clients sign out with reason reuse_detected.
+      ctx.metrics.refresh('ended');
       if (ctx.revoked.revokedForReuse(claims.sessionId)) return Errors.refreshReuse();
       // A genuine token (its MAC checked out) of a session that is gone: signed out or ended.
       return Errors.sessionEnded();

@@ -25,10 +25,12 @@ export async function start(env: NodeJS.ProcessEnv = process.env): Promise<void>
   const logger = createLogger(config);
   const latchkey = await createLatchkey(config, { logger });
   const address = await latchkey.app.listen({ port: config.port, host: config.host });
-  logger.info({ address, issuer: config.issuer, stores: describeStores(config) }, 'listening');
+  const adminAddress = latchkey.admin && config.adminPort !== null ? await latchkey.admin.listen({ port: config.adminPort, host: config.adminHost }) : null;
+  logger.info({ address, adminAddress, issuer: config.issuer, stores: describeStores(config) }, 'listening');
   // One line for the person at the terminal, on stderr so stdout stays pure JSON for log shippers.
   const demo = config.demo ? `, demo at ${address}/demo/` : '';
-  process.stderr.write(`Latchkey listening on ${address}${demo}; stores: ${storeSummary(config)}\n`);
+  const admin = adminAddress ? `; management (metrics, admin API) on ${adminAddress}` : '';
+  process.stderr.write(`Latchkey listening on ${address}${demo}; stores: ${storeSummary(config)}${admin}\n`);
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -4,7 +4,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from 'pino';
 import type { AuthContext } from '../auth/context.js';
 import { assertNoDuplicateKeys } from '@latchkey/core';
-import { clientErrorHandler, errorHandler, sendError } from './errors.js';
+import { clientErrorHandler, errorHandler, errorReasonOf, sendError } from './errors.js';
 import { accountRoutes } from './routes/account.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
@@ -16,6 +16,19 @@ export interface AppOptions {
   logger: Logger;
   /** Extra routes (the demo app) registered by the caller. */
   plugins?: Array<AppPlugin>;
+}
+
+/**
+ * One request's log line (ASVS 5.0 V16.2): the route pattern, never the raw URL with its query; for
+ * an unmatched route its path only (cut to 200 characters); the stable reason of a refusal; the
+ * client IP as LATCHKEY_TRUST_PROXY sees it. Never a header, body, token or email.
+ */
+function requestLine(req: FastifyRequest, reply: FastifyReply, route: string): Record<string, unknown> {
+  const line: Record<string, unknown> = { method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime), ip: req.ip };
+  const reason = errorReasonOf(reply);
+  if (reason !== null) line.reason = reason;
+  if (route === 'unmatched') line.path = req.url.split('?', 1)[0]!.slice(0, 200);
+  return line;
 }
 
 /** Headers every response carries; also applied where Fastify answers without running onSend hooks. */
@@ -95,9 +108,12 @@ export async function buildApp(ctx: AuthContext, opts: AppOptions): Promise<Fast
     hardenHeaders(reply);
     done(null, payload);
   });
-  if (opts.logger.isLevelEnabled('info')) {
+  const logRequests = opts.logger.isLevelEnabled('info');
+  if (logRequests || ctx.metrics.enabled) {
     app.addHook('onResponse', (req, reply, done) => {
-      req.log.info({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+      const route = req.routeOptions.url ?? 'unmatched';
+      if (ctx.metrics.enabled) ctx.metrics.request(route, req.method, reply.statusCode, reply.elapsedTime / 1000);
+      if (logRequests) req.log.info(requestLine(req, reply, route), 'request');
       done();
     });
   }

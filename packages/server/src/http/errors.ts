@@ -29,6 +29,18 @@ export interface ErrorBody {
   reason: Reason;
 }
 
+// The reason of the error a reply carries, for the request log line (set by the senders below).
+const replyReasons = new WeakMap<FastifyReply, Reason>();
+
+export function errorReasonOf(reply: FastifyReply): Reason | null {
+  return replyReasons.get(reply) ?? null;
+}
+
+function sendBody(reply: FastifyReply, status: number, body: ErrorBody): FastifyReply {
+  replyReasons.set(reply, body.reason);
+  return reply.code(status).send(body);
+}
+
 export function sendError(reply: FastifyReply, code: ErrorCode, reason: Reason, description: string, retryAfterSec?: number): FastifyReply {
   const status = STATUS[code];
   if (code === 'invalid_token') {
@@ -36,15 +48,13 @@ export function sendError(reply: FastifyReply, code: ErrorCode, reason: Reason, 
     reply.header('WWW-Authenticate', `Bearer realm="${REALM}", error="invalid_token", error_description="${description}"`);
   }
   if (retryAfterSec !== undefined) reply.header('Retry-After', String(retryAfterSec));
-  const body: ErrorBody = { error: code, error_description: description, reason };
-  return reply.code(status).send(body);
+  return sendBody(reply, status, { error: code, error_description: description, reason });
 }
 
 /** RFC 6750 §3.1: a request without credentials gets the challenge but no error code. */
 export function sendMissingBearer(reply: FastifyReply): FastifyReply {
   reply.header('WWW-Authenticate', `Bearer realm="${REALM}"`);
-  const body: ErrorBody = { error: 'invalid_token', error_description: 'access token required', reason: 'access_token_missing' };
-  return reply.code(401).send(body);
+  return sendBody(reply, 401, { error: 'invalid_token', error_description: 'access token required', reason: 'access_token_missing' });
 }
 
 const FRAMEWORK_4XX: Record<number, { reason: Reason; description: string }> = {
@@ -71,12 +81,10 @@ export function errorHandler(err: FastifyError, req: FastifyRequest, reply: Fast
   const status = err.statusCode ?? 500;
   if (status >= 400 && status < 500) {
     const { reason, description } = framework4xx(status);
-    const body: ErrorBody = { error: status === 404 ? 'not_found' : 'invalid_request', error_description: description, reason };
-    return reply.code(status).send(body);
+    return sendBody(reply, status, { error: status === 404 ? 'not_found' : 'invalid_request', error_description: description, reason });
   }
   req.log.error({ err }, 'unhandled error');
-  const body: ErrorBody = { error: 'server_error', error_description: 'internal error', reason: 'internal_error' };
-  return reply.code(500).send(body);
+  return sendBody(reply, 500, { error: 'server_error', error_description: 'internal error', reason: 'internal_error' });
 }
 
 /**
