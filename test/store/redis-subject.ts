@@ -14,6 +14,7 @@ export async function redisContractSubject(openRedis: () => Promise<RedisStores>
   const stores: Stores = {
     users: sqlite.users,
     keys: sqlite.keys,
+    adminKeys: sqlite.adminKeys,
     sessions: redis.sessions,
     revocations: redis.revocations,
     rateLimits: redis.rateLimits,

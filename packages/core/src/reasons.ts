@@ -22,6 +22,8 @@ export const REASONS = [
   'credentials_invalid',
   'email_taken',
   'rate_limited',
+  /** An operator disabled the account: sign-up with its address and login are refused until enabled. */
+  'account_disabled',
   // Bearer routes and @latchkey/verify.
   /** No access token was sent (RFC 6750 §3.1). */
   'access_token_missing',
@@ -29,6 +31,9 @@ export const REASONS = [
   'access_token_invalid',
   /** The access token's session was revoked: logout, ended session, refresh-token reuse. */
   'session_revoked',
+  // The management listener's admin API.
+  /** No admin API key, an unknown or revoked one. */
+  'admin_key_invalid',
   // Anything.
   'request_invalid',
   'not_found',

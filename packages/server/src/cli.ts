@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HELP_OPTION, type Command } from './cli/commands.js';
 import { start } from './cli/start.js';
+import { adminCommands } from './cli/admin-commands.js';
 
 const VERSION = (JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -20,6 +21,7 @@ const root: Command = {
         return 'running';
       },
     },
+    ...adminCommands,
   ],
 };
 

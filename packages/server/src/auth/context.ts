@@ -27,6 +27,6 @@ export function sessionPolicy(config: Config): SessionPolicy {
 }
 
 /** How long a revocation must be remembered: until the last access token of the session expires. */
-export function revocationHorizon(ctx: AuthContext): number {
+export function revocationHorizon(ctx: Pick<AuthContext, 'config' | 'now'>): number {
   return ctx.now() + (ctx.config.accessTtlSec + ctx.config.clockLeewaySec) * 1000;
 }

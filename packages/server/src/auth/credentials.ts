@@ -17,6 +17,7 @@ async function hashing<T>(metrics: Metrics, work: () => Promise<T>): Promise<T> 
 }
 import { startSession, type ClientInfo } from './start-session.js';
 import { loginThrottle } from './login-throttle.js';
+import { endSessionsOfDisabled } from './admin.js';
 
 export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();
@@ -49,6 +50,8 @@ export async function signup(
   } catch (e) {
     if (e instanceof EmailTakenError) {
       ctx.metrics.signup('taken');
+      const existing = await ctx.stores.users.findUserByEmail(email);
+      if (existing?.disabledAt) throw Errors.accountDisabled();
       throw Errors.emailTaken();
     }
     throw e;
@@ -75,6 +78,10 @@ export async function login(ctx: AuthContext, input: { email: string; password: 
       throw Errors.invalidCredentials();
     }
     await throttle.succeeded();
+    if (user.disabledAt) {
+      ctx.events({ event: 'login.disabled_account', userId: user.id, clientId: client.clientId, ip: client.ip });
+      throw Errors.accountDisabled();
+    }
   } finally {
     // A store failure half-way must not leave this attempt counted as in flight; if the give-back
     // fails too (store down), the count lapses with its short window (IN_FLIGHT_WINDOW_MS).
@@ -83,7 +90,14 @@ export async function login(ctx: AuthContext, input: { email: string; password: 
   if (needsRehash(user.passwordHash)) {
     await ctx.stores.users.updatePasswordHash(user.id, user.passwordHash, await hashing(ctx.metrics, () => hashPassword(input.password)));
   }
+  const tokens = await startSession(ctx, user.id, client);
+  // An operator may have disabled the account while this login was past its check: disabling
+  // ends the sessions it finds, so look again once this one exists, and end it if so.
+  if ((await ctx.stores.users.findUserById(user.id))?.disabledAt) {
+    await endSessionsOfDisabled(ctx, user.id);
+    throw Errors.accountDisabled();
+  }
   ctx.events({ event: 'login.succeeded', userId: user.id, clientId: client.clientId, ip: client.ip });
   ctx.metrics.login('ok');
-  return startSession(ctx, user.id, client);
+  return tokens;
 }

@@ -10,7 +10,16 @@ export type SecurityEventName =
   | 'session.revoked'
   | 'session.reuse_detected'
   | 'session.future_generation'
-  | 'session.expired';
+  | 'session.expired'
+  | 'login.disabled_account'
+  | 'admin.user_disabled'
+  | 'admin.user_enabled'
+  | 'admin.user_deleted'
+  | 'admin.session_ended'
+  | 'admin.sessions_ended'
+  | 'admin.key_created'
+  | 'admin.key_revoked'
+  | 'admin.refused';
 
 export interface SecurityEvent {
   event: SecurityEventName;
@@ -20,6 +29,12 @@ export interface SecurityEvent {
   reason?: string;
   ip?: string;
   generation?: number;
+  /** Who took an admin action: `key:<admin key id>` (admin API) or `cli`. */
+  actor?: string;
+  /** Admin events: the user acted on, when it is not the actor. */
+  targetUserId?: string;
+  /** Admin key events: the key's public id (never the key). */
+  keyId?: string;
 }
 
 export type SecurityEventSink = (e: SecurityEvent) => void;

@@ -1,7 +1,7 @@
 import { decodeRefreshToken } from '../domain/refresh-token.js';
 import { Errors } from '../domain/errors.js';
 import { sessionPolicy, type AuthContext } from './context.js';
-import { revokeSessions } from './revoke.js';
+import { revokeSessions, type RevokingContext } from './revoke.js';
 
 export interface SessionView {
   id: string;
@@ -12,7 +12,7 @@ export interface SessionView {
 }
 
 /** Revokes ended sessions and records why, one security event each. */
-export async function revoke(ctx: AuthContext, sessionIds: string[], userId: string | undefined, reason: string): Promise<void> {
+export async function revoke(ctx: RevokingContext & Pick<AuthContext, 'events'>, sessionIds: string[], userId: string | undefined, reason: string): Promise<void> {
   await revokeSessions(ctx, sessionIds);
   for (const sessionId of sessionIds) ctx.events({ event: 'session.revoked', userId, sessionId, reason });
 }

@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'email_taken'
   | 'not_found'
   | 'rate_limited'
+  | 'access_denied'
   | 'temporarily_unavailable'
   | 'server_error';
 
@@ -66,6 +67,9 @@ export const Errors = {
   rateLimited: (retryAfterSec: number) => new AuthError('rate_limited', 'rate_limited', 'too many failed attempts; retry later', { retryAfterSec }),
   unavailable: () => new AuthError('temporarily_unavailable', 'unavailable', DESCRIPTIONS.unavailable),
   invalidRequest: (why: string) => new AuthError('invalid_request', 'request_invalid', why),
+  // ASVS 5.0 V7.4: a disabled account gets no session; said only after the password check.
+  accountDisabled: () => new AuthError('access_denied', 'account_disabled', 'this account is disabled'),
+  adminKeyInvalid: () => new AuthError('invalid_token', 'admin_key_invalid', 'admin API key required'),
 };
 
 /** Thrown by store adapters when their backend cannot be reached; HTTP maps it to 503. */

@@ -16,6 +16,7 @@ const STATUS: Record<ErrorCode, number> = {
   email_taken: 409,
   not_found: 404,
   rate_limited: 429,
+  access_denied: 403,
   temporarily_unavailable: 503,
   server_error: 500,
 };

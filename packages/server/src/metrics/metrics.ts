@@ -3,7 +3,8 @@
 // labels follow Prometheus conventions (`latchkey_…_total` counters, `_seconds` histograms, base
 // units); no label ever holds a user id, session id, email or token: label values come from
 // small fixed sets, so the number of series stays bounded whatever callers send.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { CounterFamily, HistogramFamily } from './series.js';
 
 export type RefreshOutcome = 'rotate' | 'grace' | 'reuse' | 'expired' | 'forged' | 'wrong_client' | 'ended' | 'future';
 export type LoginOutcome = 'ok' | 'failed' | 'throttled';
@@ -54,24 +55,30 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 const LAG_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30];
 
 export interface PrometheusMetrics extends Metrics {
-  readonly registry: Registry;
+  /** The whole exposition, Prometheus text format 0.0.4. */
+  scrape(): Promise<string>;
+  readonly contentType: string;
 }
 
 export function prometheusMetrics(): PrometheusMetrics {
+  // prom-client for the process and runtime metrics (event-loop delay among them:
+  // nodejs_eventloop_lag_*) and for gauges read at scrape time; ./series.ts for what changes on
+  // every request.
   const registry = new Registry();
-  // Process and runtime metrics, event-loop delay among them (nodejs_eventloop_lag_*).
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
   const registers = [registry];
 
-  const requests = new Counter({ name: 'latchkey_http_requests_total', help: 'HTTP requests by route pattern, method and status', labelNames: ['route', 'method', 'status'], registers });
-  const durations = new Histogram({ name: 'latchkey_http_request_duration_seconds', help: 'HTTP request duration by route pattern and method', labelNames: ['route', 'method'], buckets: LATENCY_BUCKETS, registers });
-  const refreshes = new Counter({ name: 'latchkey_refresh_total', help: 'Refresh-token requests by outcome (reuse: a spent token replayed, the session revoked)', labelNames: ['outcome'], registers });
-  const logins = new Counter({ name: 'latchkey_login_total', help: 'Login attempts by outcome', labelNames: ['outcome'], registers });
-  const signups = new Counter({ name: 'latchkey_signup_total', help: 'Sign-ups by outcome', labelNames: ['outcome'], registers });
-  const storeCalls = new Histogram({ name: 'latchkey_store_operation_duration_seconds', help: 'Store round trips by store, operation and result', labelNames: ['store', 'operation', 'result'], buckets: LATENCY_BUCKETS, registers });
+  const requests = new CounterFamily('latchkey_http_requests_total', 'HTTP requests by route pattern, method and status', ['route', 'method', 'status']);
+  const durations = new HistogramFamily('latchkey_http_request_duration_seconds', 'HTTP request duration by route pattern and method', ['route', 'method'], LATENCY_BUCKETS);
+  const refreshes = new CounterFamily('latchkey_refresh_total', 'Refresh-token requests by outcome (reuse: a spent token replayed, the session revoked)', ['outcome']);
+  const logins = new CounterFamily('latchkey_login_total', 'Login attempts by outcome', ['outcome']);
+  const signups = new CounterFamily('latchkey_signup_total', 'Sign-ups by outcome', ['outcome']);
+  const storeCalls = new HistogramFamily('latchkey_store_operation_duration_seconds', 'Store round trips by store, operation and result', ['store', 'operation', 'result'], LATENCY_BUCKETS);
+  const lag = new HistogramFamily('latchkey_revocation_feed_lag_seconds', 'Time from a revocation being made to this instance receiving it over the feed', [], LAG_BUCKETS);
+  const resyncs = new CounterFamily('latchkey_revocation_feed_resyncs_total', 'Times the revocation feed (re)subscribed and reloaded what it may have missed', []);
+  const families = [requests, durations, refreshes, logins, signups, storeCalls, lag, resyncs];
+
   const hashing = new Gauge({ name: 'latchkey_password_hash_in_flight', help: 'Password hashes and verifications running or queued on the thread pool', registers });
-  const lag = new Histogram({ name: 'latchkey_revocation_feed_lag_seconds', help: 'Time from a revocation being made to this instance receiving it over the feed', buckets: LAG_BUCKETS, registers });
-  const resyncs = new Counter({ name: 'latchkey_revocation_feed_resyncs_total', help: 'Times the revocation feed (re)subscribed and reloaded what it may have missed', registers });
   let sampler: Sampler | null = null;
   new Gauge({
     name: 'latchkey_revoked_sessions',
@@ -92,28 +99,33 @@ export function prometheusMetrics(): PrometheusMetrics {
     },
   });
 
-  // Children cached per label set: labels() hashes its arguments on every call otherwise.
-  const refreshChild = new Map<string, { inc(): void }>();
-  const requestChild = new Map<string, { inc(): void }>();
-  const durationChild = new Map<string, { observe(v: number): void }>();
-  const cached = <T>(map: Map<string, T>, key: string, make: () => T): T => {
-    let c = map.get(key);
-    if (c === undefined) map.set(key, (c = make()));
-    return c;
+  // Handles found once per label set, then updated in place.
+  const handles = new Map<string, unknown>();
+  const handle = <T>(key: string, make: () => T): T => {
+    let h = handles.get(key) as T | undefined;
+    if (h === undefined) handles.set(key, (h = make()));
+    return h;
   };
+  const lagSeries = lag.series1();
+  const resyncSeries = resyncs.series1();
 
   return {
     enabled: true,
-    registry,
-    refresh: (outcome) => cached(refreshChild, outcome, () => refreshes.labels(outcome)).inc(),
-    login: (outcome) => logins.labels(outcome).inc(),
-    signup: (outcome) => signups.labels(outcome).inc(),
-    request(route, method, status, seconds) {
-      const key = `${method} ${route}`;
-      cached(requestChild, `${key} ${status}`, () => requests.labels(route, method, String(status))).inc();
-      cached(durationChild, key, () => durations.labels(route, method)).observe(seconds);
+    contentType: registry.contentType,
+    async scrape() {
+      return `${families.map((f) => f.expose()).join('')}${await registry.metrics()}`;
     },
-    storeCall: (store, operation, seconds, ok) => storeCalls.labels(store, operation, ok ? 'ok' : 'error').observe(seconds),
+    refresh: (outcome) => void handle(`r ${outcome}`, () => refreshes.series1(outcome)).value++,
+    login: (outcome) => void logins.series1(outcome).value++,
+    signup: (outcome) => void signups.series1(outcome).value++,
+    request(route, method, status, seconds) {
+      handle(`q ${method} ${route} ${status}`, () => requests.series1(route, method, String(status))).value++;
+      durations.observe(handle(`d ${method} ${route}`, () => durations.series1(route, method)), seconds);
+    },
+    storeCall(store, operation, seconds, ok) {
+      const result = ok ? 'ok' : 'error';
+      storeCalls.observe(handle(`s ${store} ${operation} ${result}`, () => storeCalls.series1(store, operation, result)), seconds);
+    },
     passwordHashStarted() {
       hashing.inc();
       let done = false;
@@ -123,8 +135,8 @@ export function prometheusMetrics(): PrometheusMetrics {
         hashing.dec();
       };
     },
-    revocationReceived: (seconds) => lag.observe(Math.max(0, seconds)),
-    revocationResync: () => resyncs.inc(),
+    revocationReceived: (seconds) => lag.observe(lagSeries, Math.max(0, seconds)),
+    revocationResync: () => void resyncSeries.value++,
     setSampler(s) {
       sampler = s;
     },

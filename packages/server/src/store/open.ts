@@ -77,6 +77,7 @@ export async function openStores(config: Config): Promise<OpenedStores> {
   return {
     users: durable.users,
     keys: durable.keys,
+    adminKeys: durable.adminKeys,
     sessions: ephemeral.sessions,
     revocations: ephemeral.revocations,
     rateLimits: ephemeral.rateLimits,

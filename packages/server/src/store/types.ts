@@ -2,6 +2,7 @@
 // PostgreSQL) is held to the same behaviour by the shared contract suite in ./contract.ts.
 // Adapters throw StoreUnavailableError when their backend cannot be reached in time.
 import type { Revocation, RevocationFeed } from '@latchkey/core';
+import type { AdminKeyRecord } from '../domain/admin-keys.js';
 import type { MacKey } from '../domain/refresh-token.js';
 import type { RotationOutcome, PresentedToken } from '../domain/rotation.js';
 import type { SessionPolicy, SessionRecord } from '../domain/session.js';
@@ -12,6 +13,17 @@ export interface UserRecord {
   email: string;
   passwordHash: string;
   createdAt: number;
+  /** When an operator disabled the account (ASVS 5.0 V7.4); null or absent while enabled. */
+  disabledAt?: number | null;
+}
+
+export interface UserQuery {
+  /** Page size, 1 to 1000. */
+  limit: number;
+  /** Keyset cursor: only users whose email sorts after this one. */
+  after?: string | null;
+  /** Only users whose email contains this text (literally: no wildcards). */
+  emailContains?: string | null;
 }
 
 export interface UserStore {
@@ -21,6 +33,12 @@ export interface UserStore {
   findUserById(id: string): Promise<UserRecord | null>;
   /** Replaces the hash only if it is still `expectedOld` (a rehash must not overwrite a concurrent password change). */
   updatePasswordHash(id: string, expectedOld: string, next: string): Promise<void>;
+  /** Users in email order, one page; bounded work whatever the number of users (keyset, not offset). */
+  listUsers(query: UserQuery): Promise<UserRecord[]>;
+  /** Sets or clears `disabledAt`; returns the user as it is now, or null if there is none. */
+  setUserDisabled(id: string, disabledAt: number | null): Promise<UserRecord | null>;
+  /** Deletes the user row; true if there was one. The caller ends the user's sessions. */
+  deleteUser(id: string): Promise<boolean>;
 }
 
 export interface SessionStore {
@@ -75,6 +93,17 @@ export interface KeyStore {
   listSigningKeys(): Promise<StoredSigningKey[]>;
   /** Atomic across instances: returns the MAC keys, inserting `candidate` only if there are none. */
   ensureMacKeys(candidate: MacKeyRecord): Promise<MacKeyRecord[]>;
+  /** The MAC keys as they are (never inserts). */
+  listMacKeys(): Promise<MacKeyRecord[]>;
+}
+
+/** Operators' API keys (domain/admin-keys.ts); kept with the users, never in Redis. */
+export interface AdminKeyStore {
+  createAdminKey(key: AdminKeyRecord): Promise<void>;
+  findAdminKey(id: string): Promise<AdminKeyRecord | null>;
+  listAdminKeys(): Promise<AdminKeyRecord[]>;
+  /** Marks the key revoked at `at` (first revocation wins); false if there is no such key. */
+  revokeAdminKey(id: string, at: number): Promise<boolean>;
 }
 
 export interface RateLimitStore {
@@ -101,6 +130,7 @@ export interface Stores {
   revocations: RevocationFeed;
   keys: KeyStore;
   rateLimits: RateLimitStore;
+  adminKeys: AdminKeyStore;
   health(): Promise<HealthReport[]>;
   close(): Promise<void>;
 }

@@ -62,6 +62,10 @@ export function postgresKeyStore(pool: pg.Pool): KeyStore {
     listSigningKeys() {
       return allKeys(pool);
     },
+    async listMacKeys() {
+      const { rows } = await query<{ id: number; secret: Buffer; created_at: string }>(pool, 'SELECT * FROM mac_keys ORDER BY id');
+      return rows.map((r) => ({ id: r.id, secret: r.secret, createdAt: int(r.created_at) }));
+    },
     ensureMacKeys(candidate) {
       return transaction(pool, async (c): Promise<MacKeyRecord[]> => {
         await lockKeys(c);

@@ -58,6 +58,17 @@ const MIGRATIONS: string[] = [
     reset_at int8 NOT NULL
   );
   `,
+  // 2: disabling users (issue 13) and operators' API keys.
+  `
+  ALTER TABLE users ADD COLUMN disabled_at int8;
+  CREATE TABLE admin_keys (
+    id text PRIMARY KEY,
+    name text NOT NULL,
+    secret_hash text NOT NULL,
+    created_at int8 NOT NULL,
+    revoked_at int8
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

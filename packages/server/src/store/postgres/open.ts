@@ -1,3 +1,4 @@
+import { postgresAdminKeyStore } from './admin-keys.js';
 import type pg from 'pg';
 import type { HealthReport, KeyStore, Stores, UserStore } from '../types.js';
 import { postgresKeyStore } from './keys.js';
@@ -46,6 +47,7 @@ export async function openPostgresStores(opts: PostgresStoreOptions): Promise<Po
   return {
     users: postgresUserStore(pool),
     keys: postgresKeyStore(pool),
+    adminKeys: postgresAdminKeyStore(pool),
     sessions,
     revocations,
     rateLimits,

@@ -8,9 +8,16 @@ interface UserRow {
   email: string;
   password_hash: string;
   created_at: string;
+  disabled_at: string | null;
 }
 
-const toUser = (r: UserRow): UserRecord => ({ id: r.id, email: r.email, passwordHash: r.password_hash, createdAt: int(r.created_at) });
+const toUser = (r: UserRow): UserRecord => ({
+  id: r.id,
+  email: r.email,
+  passwordHash: r.password_hash,
+  createdAt: int(r.created_at),
+  disabledAt: r.disabled_at === null ? null : int(r.disabled_at),
+});
 
 export function postgresUserStore(pool: pg.Pool): UserStore {
   return {
@@ -36,6 +43,24 @@ export function postgresUserStore(pool: pg.Pool): UserStore {
     async updatePasswordHash(id, expectedOld, next) {
       // Compare-and-set in one statement: a rehash never overwrites a concurrent password change.
       await query(pool, 'UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3', [next, id, expectedOld]);
+    },
+    async listUsers(q) {
+      // Keyset on the unique email index, so a page costs its size; strpos, not LIKE: the search
+      // text is literal. COLLATE "C": the cursor compares bytewise, whatever the database's collation.
+      const { rows } = await query<UserRow>(
+        pool,
+        'SELECT * FROM users WHERE email COLLATE "C" > $1 AND strpos(email, $2) > 0 ORDER BY email COLLATE "C" LIMIT $3',
+        [q.after ?? '', q.emailContains ?? '', q.limit],
+      );
+      return rows.map(toUser);
+    },
+    async setUserDisabled(id, disabledAt) {
+      const { rows } = await query<UserRow>(pool, 'UPDATE users SET disabled_at = $1 WHERE id = $2 RETURNING *', [disabledAt, id]);
+      return rows[0] ? toUser(rows[0]) : null;
+    },
+    async deleteUser(id) {
+      const { rowCount } = await query(pool, 'DELETE FROM users WHERE id = $1', [id]);
+      return (rowCount ?? 0) > 0;
     },
   };
 }

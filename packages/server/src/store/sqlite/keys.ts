@@ -37,9 +37,10 @@ export function sqliteKeyStore(db: SqliteDb): KeyStore {
     insertActive(next, now);
     return all.all().map(toKey);
   });
+  const listMac = (): MacKeyRecord[] => macAll.all().map((r) => ({ id: r.id, secret: r.secret, createdAt: r.created_at }));
   const ensureMac = db.transaction((c: MacKeyRecord): MacKeyRecord[] => {
     if (macAll.all().length === 0) macInsert.run(c.id, c.secret, c.createdAt);
-    return macAll.all().map((r) => ({ id: r.id, secret: r.secret, createdAt: r.created_at }));
+    return listMac();
   });
 
   return {
@@ -51,6 +52,9 @@ export function sqliteKeyStore(db: SqliteDb): KeyStore {
     },
     async listSigningKeys() {
       return all.all().map(toKey);
+    },
+    async listMacKeys() {
+      return listMac();
     },
     async ensureMacKeys(candidate) {
       return ensureMac.immediate(candidate);

@@ -4,7 +4,8 @@ import type { Stores } from '../types.js';
 import { ensureDataDir, openSqlite } from './database.js';
 import { sqliteKeyStore } from './keys.js';
 import { sqliteRevocationFeed } from './revocations.js';
-import { MAIN_SCHEMA, SECRETS_SCHEMA } from './schema.js';
+import { MAIN_COLUMNS, MAIN_SCHEMA, SECRETS_SCHEMA } from './schema.js';
+import { sqliteAdminKeyStore } from './admin-keys.js';
 import { sqliteSessionStore } from './sessions.js';
 import { sqliteUserStore } from './users.js';
 
@@ -15,7 +16,7 @@ export interface SqliteStores extends Stores {
 
 export function openSqliteStores(dataDir: string): SqliteStores {
   ensureDataDir(dataDir);
-  const main = openSqlite(join(dataDir, 'latchkey.db'), MAIN_SCHEMA);
+  const main = openSqlite(join(dataDir, 'latchkey.db'), MAIN_SCHEMA, MAIN_COLUMNS);
   const secrets = openSqlite(join(dataDir, 'secrets.db'), SECRETS_SCHEMA);
   const sessions = sqliteSessionStore(main);
   const revocations = sqliteRevocationFeed(main);
@@ -25,6 +26,7 @@ export function openSqliteStores(dataDir: string): SqliteStores {
     revocations,
     keys: sqliteKeyStore(secrets),
     rateLimits: memoryRateLimitStore(),
+    adminKeys: sqliteAdminKeyStore(main),
     async health() {
       const ok = (() => {
         try {
@@ -42,6 +44,7 @@ export function openSqliteStores(dataDir: string): SqliteStores {
       revocations.prune(now);
     },
     async close() {
+      revocations.stop();
       main.close();
       secrets.close();
     },

@@ -2,32 +2,80 @@ import { EventEmitter } from 'node:events';
 import type { Revocation, RevocationFeed } from '../types.js';
 import type { SqliteDb } from './database.js';
 
-/** Embedded mode: durable in the table (survives restarts), delivered in-process. */
-export function sqliteRevocationFeed(db: SqliteDb): RevocationFeed & { prune(now: number): number } {
+/** How often a subscribed server looks for revocations written by another process. */
+const POLL_MS = 250;
+/** Rows written this long before the last poll are read again: a commit may land out of clock order. */
+const POLL_OVERLAP_MS = 2000;
+
+/**
+ * Embedded mode: durable in the table (survives restarts), delivered in-process at once, and to
+ * other processes on the same file (the `latchkey` CLI disabling a user or ending sessions while
+ * the server runs) by polling for rows newer than the last poll: within a second, as promised
+ * for operator actions (issue 13).
+ */
+export function sqliteRevocationFeed(db: SqliteDb, now: () => number = Date.now): RevocationFeed & { prune(now: number): number; stop(): void } {
   const upsert = db.prepare(
-    `INSERT INTO revocations (session_id, until, reuse) VALUES (?, ?, ?)
-     ON CONFLICT(session_id) DO UPDATE SET until = max(until, excluded.until), reuse = max(reuse, excluded.reuse)`,
+    `INSERT INTO revocations (session_id, until, reuse, written_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT(session_id) DO UPDATE SET until = max(until, excluded.until), reuse = max(reuse, excluded.reuse), written_at = excluded.written_at`,
   );
   const active = db.prepare<[number], { session_id: string; until: number; reuse: number }>(
     'SELECT session_id, until, reuse FROM revocations WHERE until > ?',
   );
+  const writtenSince = db.prepare<[number, number], { session_id: string; until: number; reuse: number }>(
+    'SELECT session_id, until, reuse FROM revocations WHERE written_at >= ? AND until > ?',
+  );
   const prune = db.prepare('DELETE FROM revocations WHERE until <= ?');
   const bus = new EventEmitter();
   bus.setMaxListeners(0);
+  const toRevocation = (r: { session_id: string; until: number; reuse: number }): Revocation => ({
+    sessionId: r.session_id,
+    until: r.until,
+    ...(r.reuse ? { reuse: true } : {}),
+  });
+
+  let poller: NodeJS.Timeout | null = null;
+  let lastPoll = now();
+  const poll = () => {
+    const t = now();
+    try {
+      // Own revocations come back too; adding one twice changes nothing.
+      for (const r of writtenSince.all(lastPoll - POLL_OVERLAP_MS, t)) bus.emit('revoked', toRevocation(r), true);
+      lastPoll = t;
+    } catch {
+      // The file is busy or gone for a moment: the next poll reads the same window again.
+    }
+  };
+
   return {
     async add(r) {
-      upsert.run(r.sessionId, r.until, r.reuse ? 1 : 0);
-      bus.emit('revoked', r);
+      upsert.run(r.sessionId, r.until, r.reuse ? 1 : 0, now());
+      bus.emit('revoked', r, true);
     },
-    async loadActive(now) {
-      return active.all(now).map((r) => ({ sessionId: r.session_id, until: r.until, ...(r.reuse ? { reuse: true } : {}) }));
+    async loadActive(at) {
+      return active.all(at).map(toRevocation);
     },
-    subscribe(onRevoked: (r: Revocation) => void) {
+    subscribe(onRevoked: (r: Revocation, live?: boolean) => void) {
       bus.on('revoked', onRevoked);
-      return () => bus.off('revoked', onRevoked);
+      if (!poller) {
+        lastPoll = now();
+        poller = setInterval(poll, POLL_MS);
+        poller.unref();
+      }
+      return () => {
+        bus.off('revoked', onRevoked);
+        if (bus.listenerCount('revoked') === 0 && poller) {
+          clearInterval(poller);
+          poller = null;
+        }
+      };
     },
-    prune(now) {
-      return prune.run(now).changes;
+    prune(at) {
+      return prune.run(at).changes;
+    },
+    stop() {
+      if (poller) clearInterval(poller);
+      poller = null;
+      bus.removeAllListeners();
     },
   };
 }

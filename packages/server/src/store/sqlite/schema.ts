@@ -24,7 +24,25 @@ CREATE TABLE IF NOT EXISTS revocations (
   reuse INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS revocations_by_until ON revocations(until);
+CREATE TABLE IF NOT EXISTS admin_keys (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  secret_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
 `;
+
+/**
+ * Columns added after a table first shipped: CREATE TABLE IF NOT EXISTS leaves an existing table
+ * as it was, so each is added when missing (SQLite has no ADD COLUMN IF NOT EXISTS).
+ */
+export const MAIN_COLUMNS: Array<{ table: string; column: string; definition: string }> = [
+  { table: 'users', column: 'disabled_at', definition: 'INTEGER' },
+  // When the row was last written: another process (the `latchkey` CLI) revokes by writing here,
+  // and the running server polls for rows newer than it has seen.
+  { table: 'revocations', column: 'written_at', definition: 'INTEGER NOT NULL DEFAULT 0' },
+];
 
 // Key material lives in its own file so that a copy of the session database alone never holds
 // what it takes to mint a refresh token (DESIGN property 2).

@@ -7,15 +7,27 @@ interface UserRow {
   email: string;
   password_hash: string;
   created_at: number;
+  disabled_at: number | null;
 }
 
-const toUser = (r: UserRow): UserRecord => ({ id: r.id, email: r.email, passwordHash: r.password_hash, createdAt: r.created_at });
+const toUser = (r: UserRow): UserRecord => ({ id: r.id, email: r.email, passwordHash: r.password_hash, createdAt: r.created_at, disabledAt: r.disabled_at });
+
+/** LIKE with the pattern's own wildcards escaped: a search for "a_b" finds "a_b" only. */
+export function likeContains(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
 
 export function sqliteUserStore(db: SqliteDb): UserStore {
   const insert = db.prepare('INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)');
   const byEmail = db.prepare<[string], UserRow>('SELECT * FROM users WHERE email = ?');
   const byId = db.prepare<[string], UserRow>('SELECT * FROM users WHERE id = ?');
   const updateHash = db.prepare('UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?');
+  // The unique index on email serves both the order and the cursor, so a page costs its size.
+  const page = db.prepare<[string, string, number], UserRow>(
+    "SELECT * FROM users WHERE email > ? AND email LIKE ? ESCAPE '\\' ORDER BY email LIMIT ?",
+  );
+  const setDisabled = db.prepare<[number | null, string], UserRow>('UPDATE users SET disabled_at = ? WHERE id = ? RETURNING *');
+  const remove = db.prepare('DELETE FROM users WHERE id = ?');
   return {
     async createUser(u) {
       try {
@@ -36,6 +48,16 @@ export function sqliteUserStore(db: SqliteDb): UserStore {
     },
     async updatePasswordHash(id, expectedOld, next) {
       updateHash.run(next, id, expectedOld);
+    },
+    async listUsers(q) {
+      return page.all(q.after ?? '', likeContains(q.emailContains ?? ''), q.limit).map(toUser);
+    },
+    async setUserDisabled(id, disabledAt) {
+      const r = setDisabled.get(disabledAt, id);
+      return r ? toUser(r) : null;
+    },
+    async deleteUser(id) {
+      return remove.run(id).changes > 0;
     },
   };
 }

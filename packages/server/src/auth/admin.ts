@@ -1,0 +1,187 @@
+// Operators' use cases, shared by the admin API (admin/routes.ts) and the `latchkey` CLI
+// (cli/admin-commands.ts), so both do exactly the same thing. They need no HTTP server or key ring:
+// the CLI runs them against the configured stores while servers may or may not be running, and
+// what they revoke reaches running servers through the revocation feed.
+import { adminKeyId, adminKeyMatches, isAdminKeyName, newAdminKey, type AdminKeyRecord } from '../domain/admin-keys.js';
+import { Errors } from '../domain/errors.js';
+import type { StoredSigningKey, UserRecord } from '../store/types.js';
+import { sessionPolicy, type AuthContext } from './context.js';
+import { revoke } from './sessions.js';
+
+export type AdminContext = Pick<AuthContext, 'config' | 'stores' | 'revoked' | 'events' | 'now'>;
+
+/** Who acts: an admin API key (`key:<id>`) or the CLI (`cli`). Named in every security event. */
+export type Actor = string;
+
+export interface AdminUser {
+  id: string;
+  email: string;
+  createdAt: string;
+  disabled: boolean;
+  disabledAt: string | null;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function adminUser(u: UserRecord): AdminUser {
+  const disabledAt = u.disabledAt ?? null;
+  return { id: u.id, email: u.email, createdAt: iso(u.createdAt), disabled: disabledAt !== null, disabledAt: disabledAt === null ? null : iso(disabledAt) };
+}
+
+export const MAX_PAGE = 200;
+
+export async function listUsers(ctx: AdminContext, q: { limit?: number; after?: string | null; email?: string | null }): Promise<{ users: AdminUser[]; next: string | null }> {
+  const limit = Math.min(Math.max(q.limit ?? 50, 1), MAX_PAGE);
+  // One more than asked tells whether there is a next page without a count.
+  const rows = await ctx.stores.users.listUsers({ limit: limit + 1, after: q.after ?? null, emailContains: q.email ? q.email.trim().toLowerCase() : null });
+  const page = rows.slice(0, limit);
+  return { users: page.map(adminUser), next: rows.length > limit ? page.at(-1)!.email : null };
+}
+
+async function userOrNotFound(ctx: AdminContext, id: string): Promise<UserRecord> {
+  const u = await ctx.stores.users.findUserById(id);
+  if (!u) throw Errors.notFound();
+  return u;
+}
+
+export async function showUser(ctx: AdminContext, id: string): Promise<AdminUser & { sessions: number }> {
+  const u = await userOrNotFound(ctx, id);
+  const sessions = await ctx.stores.sessions.listSessions(u.id, ctx.now(), sessionPolicy(ctx.config));
+  return { ...adminUser(u), sessions: sessions.length };
+}
+
+/** Ends every session of a disabled user and revokes them through the feed (used by login too). */
+export async function endSessionsOfDisabled(ctx: AdminContext, userId: string): Promise<string[]> {
+  const ids = await ctx.stores.sessions.deleteUserSessions(userId);
+  await revoke(ctx, ids, userId, 'user_disabled');
+  return ids;
+}
+
+/**
+ * ASVS 5.0 V7.4: disabling ends every session at once, here and, through the revocation feed, on
+ * every instance and verifier; sign-up with the address and login are refused until enabled.
+ */
+export async function disableUser(ctx: AdminContext, id: string, actor: Actor): Promise<AdminUser & { sessionsEnded: number }> {
+  const u = await ctx.stores.users.setUserDisabled(id, ctx.now());
+  if (!u) throw Errors.notFound();
+  const ended = await endSessionsOfDisabled(ctx, id);
+  ctx.events({ event: 'admin.user_disabled', actor, targetUserId: id });
+  return { ...adminUser(u), sessionsEnded: ended.length };
+}
+
+export async function enableUser(ctx: AdminContext, id: string, actor: Actor): Promise<AdminUser> {
+  const u = await ctx.stores.users.setUserDisabled(id, null);
+  if (!u) throw Errors.notFound();
+  ctx.events({ event: 'admin.user_enabled', actor, targetUserId: id });
+  return adminUser(u);
+}
+
+/** Deletes the user and ends every session; the address can sign up again. */
+export async function deleteUser(ctx: AdminContext, id: string, actor: Actor): Promise<{ sessionsEnded: number }> {
+  await userOrNotFound(ctx, id);
+  // Sessions first: a user row without sessions is harmless, sessions without a user are not.
+  const ids = await ctx.stores.sessions.deleteUserSessions(id);
+  await revoke(ctx, ids, id, 'user_deleted');
+  await ctx.stores.users.deleteUser(id);
+  ctx.events({ event: 'admin.user_deleted', actor, targetUserId: id });
+  return { sessionsEnded: ids.length };
+}
+
+export interface AdminSession {
+  id: string;
+  clientId: string;
+  device: string;
+  createdAt: string;
+  lastUsedAt: string;
+  expiresAt: string;
+}
+
+export async function listUserSessions(ctx: AdminContext, userId: string): Promise<AdminSession[]> {
+  await userOrNotFound(ctx, userId);
+  const sessions = await ctx.stores.sessions.listSessions(userId, ctx.now(), sessionPolicy(ctx.config));
+  return sessions.map((s) => ({ id: s.id, clientId: s.clientId, device: s.device, createdAt: iso(s.createdAt), lastUsedAt: iso(s.lastUsedAt), expiresAt: iso(s.expiresAt) }));
+}
+
+export async function endUserSession(ctx: AdminContext, userId: string, sessionId: string, actor: Actor): Promise<void> {
+  const s = await ctx.stores.sessions.getSession(sessionId);
+  if (!s || s.userId !== userId) throw Errors.notFound();
+  await ctx.stores.sessions.deleteSession(sessionId);
+  await revoke(ctx, [sessionId], userId, 'ended_by_admin');
+  ctx.events({ event: 'admin.session_ended', actor, targetUserId: userId, sessionId });
+}
+
+export async function endAllUserSessions(ctx: AdminContext, userId: string, actor: Actor): Promise<{ sessionsEnded: number }> {
+  await userOrNotFound(ctx, userId);
+  const ids = await ctx.stores.sessions.deleteUserSessions(userId);
+  await revoke(ctx, ids, userId, 'ended_by_admin');
+  ctx.events({ event: 'admin.sessions_ended', actor, targetUserId: userId });
+  return { sessionsEnded: ids.length };
+}
+
+export interface KeyView {
+  kind: 'signing' | 'mac';
+  id: string;
+  alg: string | null;
+  /** active: signs (or MACs) now; retired: no longer signs, still verifies until its tokens expire; expired: verifies nothing. */
+  state: 'active' | 'retired' | 'expired';
+  createdAt: string;
+  retiredAt: string | null;
+}
+
+export async function listKeys(ctx: AdminContext): Promise<KeyView[]> {
+  const horizonMs = (ctx.config.accessTtlSec + ctx.config.clockLeewaySec) * 1000;
+  const now = ctx.now();
+  const signingState = (k: StoredSigningKey): KeyView['state'] => (k.retiredAt === null ? 'active' : k.retiredAt + horizonMs > now ? 'retired' : 'expired');
+  const signing: KeyView[] = (await ctx.stores.keys.listSigningKeys()).map((k) => ({
+    kind: 'signing',
+    id: k.kid,
+    alg: k.alg,
+    state: signingState(k),
+    createdAt: iso(k.createdAt),
+    retiredAt: k.retiredAt === null ? null : iso(k.retiredAt),
+  }));
+  const macs = await ctx.stores.keys.listMacKeys();
+  // The newest MAC key signs new refresh tokens; older ones still verify (rotation: issue 12).
+  const newest = Math.max(...macs.map((m) => m.id));
+  const mac: KeyView[] = macs.map((m) => ({ kind: 'mac', id: String(m.id), alg: 'HS256', state: m.id === newest ? 'active' : 'retired', createdAt: iso(m.createdAt), retiredAt: null }));
+  return [...signing, ...mac];
+}
+
+export interface AdminKeyView {
+  id: string;
+  name: string;
+  createdAt: string;
+  revoked: boolean;
+  revokedAt: string | null;
+}
+
+const adminKeyView = (k: AdminKeyRecord): AdminKeyView => ({ id: k.id, name: k.name, createdAt: iso(k.createdAt), revoked: k.revokedAt !== null, revokedAt: k.revokedAt === null ? null : iso(k.revokedAt) });
+
+/** The key itself is in the answer once and stored nowhere; only its hash is kept. */
+export async function createAdminKey(ctx: AdminContext, name: string, actor: Actor): Promise<AdminKeyView & { key: string }> {
+  if (!isAdminKeyName(name)) throw Errors.invalidRequest('name must be 1 to 64 printable ASCII characters, not starting or ending with a space');
+  const { record, key } = newAdminKey(name, ctx.now());
+  await ctx.stores.adminKeys.createAdminKey(record);
+  ctx.events({ event: 'admin.key_created', actor, keyId: record.id });
+  return { ...adminKeyView(record), key };
+}
+
+export async function listAdminKeys(ctx: AdminContext): Promise<AdminKeyView[]> {
+  return (await ctx.stores.adminKeys.listAdminKeys()).map(adminKeyView);
+}
+
+export async function revokeAdminKey(ctx: AdminContext, id: string, actor: Actor): Promise<void> {
+  if (!(await ctx.stores.adminKeys.revokeAdminKey(id, ctx.now()))) throw Errors.notFound();
+  ctx.events({ event: 'admin.key_revoked', actor, keyId: id });
+}
+
+/** The actor a presented admin API key stands for, or an `admin_key_invalid` refusal. */
+export async function authenticateAdmin(ctx: AdminContext, presented: string | null): Promise<Actor> {
+  const id = presented === null ? null : adminKeyId(presented);
+  const record = id === null ? null : await ctx.stores.adminKeys.findAdminKey(id);
+  if (presented === null || !adminKeyMatches(record, presented)) {
+    ctx.events({ event: 'admin.refused', reason: id === null ? 'malformed_or_missing' : record === null ? 'unknown_key' : record.revokedAt !== null ? 'revoked_key' : 'wrong_secret' });
+    throw Errors.adminKeyInvalid();
+  }
+  return `key:${record!.id}`;
+}

@@ -1,0 +1,227 @@
+// Operator commands: `latchkey users …`, `latchkey sessions …`, `latchkey keys …`,
+// `latchkey admin-keys …`. They run the admin API's use cases (auth/admin.ts) against the stores
+// the LATCHKEY_* variables configure, so they work with no server running, and what they revoke
+// reaches running servers: over Redis pub/sub in scale-out, by the embedded server polling its
+// SQLite file otherwise (within a second).
+import { RevocationSet } from '@latchkey/core';
+import pino from 'pino';
+import {
+  createAdminKey,
+  deleteUser,
+  disableUser,
+  enableUser,
+  endAllUserSessions,
+  endUserSession,
+  listAdminKeys,
+  listKeys,
+  listUserSessions,
+  listUsers,
+  MAX_PAGE,
+  revokeAdminKey,
+  showUser,
+  type AdminContext,
+} from '../auth/admin.js';
+import type { SecurityEventSink } from '../auth/events.js';
+import { ConfigError, loadConfig } from '../config.js';
+import { AuthError } from '../domain/errors.js';
+import { openStores } from '../store/open.js';
+import type { Command, CommandContext } from './commands.js';
+
+const JSON_OPTION = { json: { type: 'boolean' } } as const;
+
+/** Opens the configured stores, runs `work`, closes them; errors become one line and exit 1. */
+async function withStores(c: CommandContext, work: (ctx: AdminContext) => Promise<unknown>, human: (result: never) => string): Promise<number> {
+  let config;
+  try {
+    config = loadConfig(c.env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      c.stderr.write(`latchkey: invalid configuration: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  // Security events as JSON lines on stderr, like the server's: stdout is the command's answer.
+  const log = pino({ level: 'info', base: { source: 'cli' } }, pino.destination(2));
+  const events: SecurityEventSink = (e) => log.info({ ...e, security: true }, e.event);
+  const stores = await openStores(config);
+  const ctx: AdminContext = { config, stores, events, now: Date.now, revoked: new RevocationSet(Date.now) };
+  try {
+    const result = await work(ctx);
+    c.stdout.write(c.values.json === true ? `${JSON.stringify(result, null, 2)}\n` : human(result as never));
+    return 0;
+  } catch (e) {
+    if (e instanceof AuthError) {
+      c.stderr.write(`latchkey: ${e.publicDescription} (${e.reason})\n`);
+      return 1;
+    }
+    throw e;
+  } finally {
+    log.flush();
+    await stores.close();
+  }
+}
+
+/** A user named by id or by email address, as an operator would type it. */
+async function userId(ctx: AdminContext, who: string): Promise<string> {
+  if (!who.includes('@')) return who;
+  const u = await ctx.stores.users.findUserByEmail(who.trim().toLowerCase());
+  return u?.id ?? who;
+}
+
+function needArgs(c: CommandContext, n: number, usage: string): string[] | null {
+  if (c.positionals.length !== n) {
+    c.stderr.write(`latchkey: expected ${usage}\n`);
+    return null;
+  }
+  return c.positionals;
+}
+
+function table(rows: string[][]): string {
+  if (rows.length === 0) return '';
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return `${rows.map((r) => r.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n')}\n`;
+}
+
+const USER = '<user id or email>';
+
+type AdminUserOut = { id: string; email: string; createdAt: string; disabled: boolean };
+
+const userLine = (u: AdminUserOut & { sessions?: number; sessionsEnded?: number }) =>
+  `${u.id}  ${u.email}  ${u.disabled ? 'disabled' : 'enabled'}  created ${u.createdAt}${u.sessions !== undefined ? `  ${u.sessions} sessions` : ''}${u.sessionsEnded !== undefined ? `  (${u.sessionsEnded} sessions ended)` : ''}\n`;
+
+function userCommand(name: string, summary: string, run: (ctx: AdminContext, id: string) => Promise<unknown>, human: (r: never) => string): Command {
+  return {
+    name,
+    summary,
+    usage: USER,
+    options: JSON_OPTION,
+    run: async (c) => {
+      const args = needArgs(c, 1, USER);
+      if (!args) return 2;
+      return withStores(c, async (ctx) => run(ctx, await userId(ctx, args[0]!)), human);
+    },
+  };
+}
+
+export const adminCommands: Command[] = [
+  {
+    name: 'users',
+    summary: 'list, show, disable, enable and delete users',
+    subcommands: [
+      {
+        name: 'list',
+        summary: 'users in email order, a page at a time',
+        options: { ...JSON_OPTION, email: { type: 'string' }, limit: { type: 'string' }, after: { type: 'string' } },
+        run: (c) => {
+          const limit = c.values.limit === undefined ? 50 : Number(c.values.limit);
+          if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+            c.stderr.write(`latchkey: --limit must be an integer from 1 to ${MAX_PAGE}\n`);
+            return Promise.resolve(2);
+          }
+          return withStores(
+            c,
+            (ctx) => listUsers(ctx, { limit, after: (c.values.after as string | undefined) ?? null, email: (c.values.email as string | undefined) ?? null }),
+            (r: { users: AdminUserOut[]; next: string | null }) =>
+              table([['ID', 'EMAIL', 'STATE', 'CREATED'], ...r.users.map((u) => [u.id, u.email, u.disabled ? 'disabled' : 'enabled', u.createdAt])]) +
+              (r.next ? `(more: --after ${r.next})\n` : ''),
+          );
+        },
+      },
+      userCommand('show', 'one user, with the number of live sessions', (ctx, id) => showUser(ctx, id), userLine),
+      userCommand('disable', 'end every session now and refuse login until enabled', (ctx, id) => disableUser(ctx, id, 'cli'), userLine),
+      userCommand('enable', 'allow login again', (ctx, id) => enableUser(ctx, id, 'cli'), userLine),
+      userCommand('delete', 'delete the user and end every session', (ctx, id) => deleteUser(ctx, id, 'cli'), (r: { sessionsEnded: number }) => `deleted (${r.sessionsEnded} sessions ended)\n`),
+    ],
+  },
+  {
+    name: 'sessions',
+    summary: "list and end a user's sessions",
+    subcommands: [
+      userCommand('list', "a user's live sessions", (ctx, id) => listUserSessions(ctx, id), (r: Array<{ id: string; clientId: string; device: string; createdAt: string; lastUsedAt: string }>) =>
+        table([['SESSION', 'CLIENT', 'DEVICE', 'CREATED', 'LAST USED'], ...r.map((s) => [s.id, s.clientId, s.device, s.createdAt, s.lastUsedAt])]),
+      ),
+      {
+        name: 'end',
+        summary: 'end one session now',
+        usage: `${USER} <session id>`,
+        options: JSON_OPTION,
+        run: async (c) => {
+          const args = needArgs(c, 2, `${USER} <session id>`);
+          if (!args) return 2;
+          return withStores(
+            c,
+            async (ctx) => {
+              await endUserSession(ctx, await userId(ctx, args[0]!), args[1]!, 'cli');
+              return { ended: args[1] };
+            },
+            () => 'ended\n',
+          );
+        },
+      },
+      userCommand('end-all', "end every one of a user's sessions now", (ctx, id) => endAllUserSessions(ctx, id, 'cli'), (r: { sessionsEnded: number }) => `${r.sessionsEnded} sessions ended\n`),
+    ],
+  },
+  {
+    name: 'keys',
+    summary: 'signing keys and refresh-token MAC secrets',
+    subcommands: [
+      {
+        name: 'list',
+        summary: 'every key with its state (active, retired, expired) and dates; never key material',
+        options: JSON_OPTION,
+        run: (c) =>
+          withStores(
+            c,
+            (ctx) => listKeys(ctx),
+            (r: Array<{ kind: string; id: string; alg: string | null; state: string; createdAt: string; retiredAt: string | null }>) =>
+              table([['KIND', 'ID', 'ALG', 'STATE', 'CREATED', 'RETIRED'], ...r.map((k) => [k.kind, k.id, k.alg ?? '', k.state, k.createdAt, k.retiredAt ?? ''])]),
+          ),
+      },
+    ],
+  },
+  {
+    name: 'admin-keys',
+    summary: 'API keys for the admin API on the management listener',
+    subcommands: [
+      {
+        name: 'create',
+        summary: 'a new admin API key, printed once',
+        usage: '<name>',
+        options: JSON_OPTION,
+        run: async (c) => {
+          const args = needArgs(c, 1, '<name>');
+          if (!args) return 2;
+          return withStores(c, (ctx) => createAdminKey(ctx, args[0]!, 'cli'), (r: { id: string; key: string }) => `${r.key}\n(admin key ${r.id}: shown once, store it now)\n`);
+        },
+      },
+      {
+        name: 'list',
+        summary: 'admin API keys (ids and names, never the keys)',
+        options: JSON_OPTION,
+        run: (c) =>
+          withStores(c, (ctx) => listAdminKeys(ctx), (r: Array<{ id: string; name: string; createdAt: string; revokedAt: string | null }>) =>
+            table([['ID', 'NAME', 'CREATED', 'REVOKED'], ...r.map((k) => [k.id, k.name, k.createdAt, k.revokedAt ?? ''])]),
+          ),
+      },
+      {
+        name: 'revoke',
+        summary: 'revoke an admin API key at once',
+        usage: '<key id>',
+        options: JSON_OPTION,
+        run: async (c) => {
+          const args = needArgs(c, 1, '<key id>');
+          if (!args) return 2;
+          return withStores(
+            c,
+            async (ctx) => {
+              await revokeAdminKey(ctx, args[0]!, 'cli');
+              return { revoked: args[0] };
+            },
+            () => 'revoked\n',
+          );
+        },
+      },
+    ],
+  },
+];
