@@ -1,0 +1,122 @@
+// The operator commands as an operator runs them: `latchkey users|sessions|keys|admin-keys …` in
+// their own processes, against the data directory of an embedded server that is running (what
+// they revoke must reach it within a second) and of one that is not.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { call, signup, uniqueEmail } from '../helpers/http.js';
+import { removeDir, spawnServer, tempDataDir, type ChildServer } from '../helpers/server.js';
+
+const REPO = join(import.meta.dirname, '..', '..');
+
+/** Runs the built CLI asynchronously: the server under test must keep answering meanwhile. */
+function cli(env: Record<string, string>, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ['packages/server/dist/cli.js', ...args], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+async function refusedWithin(url: string, token: string, ms: number): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    const r = await call(url, 'GET', '/auth/me', { token });
+    if (r.status === 401) return Date.now() - started;
+    assert.ok(Date.now() - started < ms, `still accepted after ${ms} ms`);
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
+describe('latchkey CLI against the embedded store', { timeout: 120_000 }, () => {
+  let dataDir: string;
+  let server: ChildServer;
+  let env: Record<string, string>;
+
+  before(async () => {
+    dataDir = tempDataDir();
+    env = { LATCHKEY_DATA_DIR: dataDir };
+    server = await spawnServer(env);
+  });
+  after(async () => {
+    server.proc.kill('SIGTERM');
+    await server.exited;
+    removeDir(dataDir);
+  });
+
+  it('users disable while the server runs: its access tokens refused within a second, login refused; enable: login works', async (t) => {
+    const email = uniqueEmail();
+    const u = await signup(server.url, email);
+    assert.equal((await call(server.url, 'GET', '/auth/me', { token: u.access_token })).status, 200);
+    const d = await cli(env, 'users', 'disable', email, '--json');
+    assert.equal(d.status, 0, d.stderr);
+    const out = JSON.parse(d.stdout) as { disabled: boolean; sessionsEnded: number };
+    assert.equal(out.disabled, true);
+    assert.equal(out.sessionsEnded, 1);
+    const ms = await refusedWithin(server.url, u.access_token, 1000);
+    t.diagnostic(`embedded server refused the disabled user's token ${ms} ms after the CLI returned`);
+    assert.match(d.stderr, /"event":"admin.user_disabled".*"actor":"cli"/, 'a security event on stderr');
+    assert.doesNotMatch(d.stderr, new RegExp(email.replace(/[.+]/g, '\\$&')), 'no email address in the log');
+    const login = await call(server.url, 'POST', '/auth/login', { json: { email, password: u.password } });
+    assert.equal(login.body.reason, 'account_disabled');
+    assert.equal((await cli(env, 'users', 'enable', u.user.id)).status, 0);
+    assert.equal((await call(server.url, 'POST', '/auth/login', { json: { email, password: u.password } })).status, 200);
+  });
+
+  it('sessions list and end, users list with search, keys list: human and --json output', async () => {
+    const email = uniqueEmail();
+    const u = await signup(server.url, email);
+    const list = await cli(env, 'sessions', 'list', email, '--json');
+    const sessions = JSON.parse(list.stdout) as Array<{ id: string }>;
+    assert.equal(sessions.length, 1);
+    assert.equal((await cli(env, 'sessions', 'end', email, sessions[0]!.id)).status, 0);
+    await refusedWithin(server.url, u.access_token, 1000);
+    const users = await cli(env, 'users', 'list', '--email', email);
+    assert.equal(users.status, 0);
+    assert.match(users.stdout, /^ID +EMAIL +STATE +CREATED\n/);
+    assert.ok(users.stdout.includes(email));
+    const keys = await cli(env, 'keys', 'list', '--json');
+    const parsed = JSON.parse(keys.stdout) as Array<{ kind: string; state: string }>;
+    assert.ok(parsed.some((k) => k.kind === 'signing' && k.state === 'active'));
+    assert.doesNotMatch(keys.stdout, /private|secret|"d"/);
+  });
+
+  it('admin-keys create prints a key once that the running server accepts; revoke stops it', async () => {
+    assert.ok(server.adminUrl);
+    const made = await cli(env, 'admin-keys', 'create', 'ops laptop');
+    assert.equal(made.status, 0, made.stderr);
+    const key = made.stdout.split('\n')[0]!;
+    assert.match(key, /^lka_/);
+    const r = await call(server.adminUrl, 'GET', '/admin/users', { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(r.status, 200);
+    const listed = await cli(env, 'admin-keys', 'list');
+    assert.match(listed.stdout, /ops laptop/);
+    assert.ok(!listed.stdout.includes(key), 'listing never shows a key');
+    const id = key.slice(4, 15);
+    assert.equal((await cli(env, 'admin-keys', 'revoke', id)).status, 0);
+    assert.equal((await call(server.adminUrl, 'GET', '/admin/users', { headers: { authorization: `Bearer ${key}` } })).status, 401);
+  });
+
+  it('bad input: unknown user, missing arguments, a bad limit; no server needed', async () => {
+    const unknown = await cli(env, 'users', 'show', 'nobody@example.com');
+    assert.equal(unknown.status, 1);
+    assert.match(unknown.stderr, /not found \(not_found\)/);
+    assert.equal((await cli(env, 'users', 'disable')).status, 2);
+    assert.equal((await cli(env, 'users', 'list', '--limit', '0')).status, 2);
+    const help = await cli(env, 'users', '--help');
+    assert.match(help.stdout, /disable +end every session now/);
+    // Against a data directory no server is using.
+    const idle = tempDataDir();
+    try {
+      const r = await cli({ LATCHKEY_DATA_DIR: idle }, 'users', 'list', '--json');
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout), { users: [], next: null });
+    } finally {
+      removeDir(idle);
+    }
+  });
+});
