@@ -6,6 +6,8 @@ export type LatchkeyErrorCode =
   | 'invalid_credentials'
   | 'email_taken'
   | 'rate_limited'
+  /** The account is disabled by an operator (reason `account_disabled`). */
+  | 'access_denied'
   | 'invalid_grant'
   | 'invalid_token'
   | 'invalid_request'
@@ -79,6 +81,7 @@ const DEFAULT_MESSAGES: Record<string, string> = {
   invalid_credentials: 'email or password is incorrect',
   email_taken: 'an account with this email already exists',
   rate_limited: 'too many attempts; try again later',
+  access_denied: 'this account is disabled',
   invalid_grant: 'the session has ended; sign in again',
   invalid_token: 'the access token was rejected',
   temporarily_unavailable: 'the auth server is temporarily unavailable',
