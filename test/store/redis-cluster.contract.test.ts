@@ -1,14 +1,20 @@
-// The same contract on a real 3-master Redis Cluster: every script must touch one slot only,
-// users' session groups spread over the masters, and a user's sessions stay in one slot.
+// The Redis contract suites (sessions, rate limits, feed) on a real 3-master Redis Cluster: every
+// script must touch one slot only, users' session groups spread over the masters, and a user's
+// sessions stay in one slot.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { newSessionId, newUserId, sessionTag } from '../../packages/server/src/domain/ids.js';
 import type { SessionRecord } from '../../packages/server/src/domain/session.js';
-import { storeContract } from '../../packages/server/src/store/contract.js';
+import {
+  healthContract,
+  openForSuite,
+  rateLimitStoreContract,
+  revocationFeedContract,
+  sessionStoreContract,
+} from '../../packages/server/src/store/contract.js';
 import { openRedisStores, type RedisStores } from '../../packages/server/src/store/redis/open.js';
 import { startRedisCluster, type RedisClusterProcess } from '../harness/redis.js';
-import { redisContractSubject } from './redis-subject.js';
 
 const HOUR = 3_600_000;
 const T0 = 1_800_000_000_000;
@@ -22,9 +28,16 @@ after(async () => {
   await cluster.stop();
 });
 
-storeContract('redis cluster', () =>
-  redisContractSubject(() => openRedisStores({ clusterNodes: seeds(), prefix: 'lk:contract:', idleMs: 24 * HOUR })),
-);
+describe('store contract: redis cluster', () => {
+  const stores = openForSuite(async () => {
+    const opened = await openRedisStores({ clusterNodes: seeds(), prefix: 'lk:contract:', idleMs: 24 * HOUR });
+    return { stores: opened, cleanup: () => opened.close() };
+  });
+  sessionStoreContract(() => stores().sessions);
+  revocationFeedContract(() => stores().revocations);
+  rateLimitStoreContract(() => stores().rateLimits);
+  healthContract(stores);
+});
 
 /** A one-hour session of `userId` created at T0 + i. */
 const session = (userId: string, i: number): SessionRecord => ({
