@@ -22,7 +22,7 @@ describe('store contract: postgres', () => {
   const stores = openForSuite(async () => {
     await ensurePostgres();
     const db = await createTestDatabase();
-    const opened = await openPostgresStores({ url: db.url, idleMs: 24 * HOUR });
+    const opened = await openPostgresStores({ url: db.url });
     return {
       stores: opened,
       async cleanup() {
@@ -60,7 +60,7 @@ describe('postgres adapter beyond the contract', () => {
   });
 
   it('migrates once when several instances start at the same moment, and they share keys', async () => {
-    const instances = await Promise.all(Array.from({ length: 6 }, () => openPostgresStores({ url: db.url, idleMs: HOUR })));
+    const instances = await Promise.all(Array.from({ length: 6 }, () => openPostgresStores({ url: db.url })));
     try {
       const { rows } = await instances[0]!.pool.query('SELECT version FROM latchkey_migrations ORDER BY version');
       assert.deepEqual(
@@ -75,7 +75,7 @@ describe('postgres adapter beyond the contract', () => {
   });
 
   it('redelivers what was revoked while the LISTEN connection was cut', async () => {
-    const stores = await openPostgresStores({ url: db.url, idleMs: HOUR });
+    const stores = await openPostgresStores({ url: db.url });
     const got = new Set<string>();
     let resyncs = 0;
     const stop = stores.revocations.subscribe(
@@ -101,7 +101,7 @@ describe('postgres outages', () => {
     const own = await startOwnPostgres();
     let stores: PostgresStores | undefined;
     try {
-      stores = await openPostgresStores({ url: own.url, idleMs: HOUR });
+      stores = await openPostgresStores({ url: own.url });
       const s = stores;
       await s.users.createUser({ id: 'u1', email: 'a@example.com', passwordHash: 'h', createdAt: 1 });
       await own.kill();

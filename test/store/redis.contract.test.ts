@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { StoreUnavailableError } from '../../packages/server/src/domain/errors.js';
 import { newSessionId, newUserId, sessionTag, userTag } from '../../packages/server/src/domain/ids.js';
-import type { SessionRecord } from '../../packages/server/src/domain/session.js';
+import type { SessionPolicy, SessionRecord } from '../../packages/server/src/domain/session.js';
 import {
   healthContract,
   openForSuite,
@@ -25,6 +25,7 @@ import { startRedis, type RedisProcess } from '../harness/redis.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
+const policy: SessionPolicy = { graceMs: 0, idleMs: DAY };
 let server: RedisProcess;
 before(async () => {
   server = await startRedis();
@@ -55,7 +56,7 @@ async function elapsed<T>(p: Promise<T>): Promise<{ ms: number; result: PromiseS
 // "Deployment shapes"), so it runs those suites only.
 describe('store contract: redis', () => {
   const stores = openForSuite(async () => {
-    const opened = await openRedisStores({ url: server.url, prefix: `lk:t${Date.now()}:`, idleMs: 24 * HOUR });
+    const opened = await openRedisStores({ url: server.url, prefix: `lk:t${Date.now()}:` });
     return { stores: opened, cleanup: () => opened.close() };
   });
   sessionStoreContract(() => stores().sessions);
@@ -69,7 +70,7 @@ describe('redis adapter beyond the contract', () => {
   let admin: Redis;
   const keys = keyLayout('lk:extra:');
   before(async () => {
-    redis = await openRedisStores({ url: server.url, prefix: 'lk:extra:', idleMs: DAY });
+    redis = await openRedisStores({ url: server.url, prefix: 'lk:extra:' });
     admin = new Redis(server.url, { maxRetriesPerRequest: 1 });
   });
   after(async () => {
@@ -82,7 +83,7 @@ describe('redis adapter beyond the contract', () => {
     // Near its absolute end the session's deadline is that end, not the idle timeout.
     const s = session({ expiresAt: now + 60_000 });
     const group = keys.sessionGroup(sessionTag(s.id));
-    await redis.sessions.createSession(s, null);
+    await redis.sessions.createSession(s, null, policy);
     assert.equal(sessionTag(s.id), userTag(s.userId));
     const stored = await admin.hgetallBuffer(group);
     assert.deepEqual(Object.keys(stored).sort(), [s.id.slice(4), `${s.id.slice(4)}:`].sort());
@@ -91,11 +92,11 @@ describe('redis adapter beyond the contract', () => {
     const ttl = await admin.pttl(group);
     assert.ok(ttl > 55_000 && ttl <= 60_000, `absolute end first: ${ttl}`);
     // A second session of the user that lives longer extends the group's TTL to its idle deadline...
-    await redis.sessions.createSession(session({ userId: s.userId }), null);
+    await redis.sessions.createSession(session({ userId: s.userId }), null, policy);
     const extended = await admin.pttl(group);
     assert.ok(extended > DAY - 5000 && extended <= DAY, `idle deadline of the longer one: ${extended}`);
     // ...and neither a shorter session nor a rotation near an absolute end shortens it.
-    await redis.sessions.createSession(session({ userId: s.userId, expiresAt: now + 1000 }), null);
+    await redis.sessions.createSession(session({ userId: s.userId, expiresAt: now + 1000 }), null, policy);
     const out = await redis.sessions.rotate(s.id, { generation: 0, clientId: 'app' }, Date.now(), { graceMs: 0, idleMs: DAY });
     assert.equal(out.decision.kind, 'rotate');
     assert.ok((await admin.pttl(group)) > DAY - 5000, 'the group’s TTL is never shortened');
@@ -103,13 +104,13 @@ describe('redis adapter beyond the contract', () => {
 
   it('does not store a session that is already over', async () => {
     const s = session({ expiresAt: Date.now() - 1 });
-    assert.deepEqual(await redis.sessions.createSession(s, null), { evicted: [] });
+    assert.deepEqual(await redis.sessions.createSession(s, null, policy), { evicted: [] });
     assert.equal(await admin.exists(keys.sessionGroup(sessionTag(s.id))), 0);
   });
 
   it('refuses a session id that does not carry its user’s tag, and treats malformed ids as unknown', async () => {
     const s = session({ id: newSessionId(newUserId()) });
-    await assert.rejects(redis.sessions.createSession(s, null), /tag/);
+    await assert.rejects(redis.sessions.createSession(s, null, policy), /tag/);
     for (const id of ['', 'short', 'x'.repeat(23), `${'a'.repeat(21)}!`]) {
       assert.equal(await redis.sessions.getSession(id), null);
       assert.equal(await redis.sessions.deleteSession(id), null);
@@ -121,7 +122,7 @@ describe('redis adapter beyond the contract', () => {
     const userId = newUserId();
     const t0 = Date.now();
     const made = Array.from({ length: 20 }, (_, i) => session({ userId, createdAt: t0 + i, rotatedAt: t0 + i, lastUsedAt: t0 + i }));
-    const results = await Promise.all(made.map((s) => redis.sessions.createSession(s, 3)));
+    const results = await Promise.all(made.map((s) => redis.sessions.createSession(s, 3, policy)));
     const evicted = results.flatMap((r) => r.evicted);
     assert.equal(new Set(evicted).size, evicted.length, 'no session evicted twice');
     const live = (await redis.sessions.listSessions(userId, Date.now(), { graceMs: 0, idleMs: DAY })).map((s) => s.id);
@@ -147,14 +148,14 @@ describe('redis adapter beyond the contract', () => {
       session({ userId, createdAt: t, lastUsedAt: t, rotatedAt: t, ...over });
     const [a1, a2, b1] = [at(alice, now), at(alice, now + 1), at(bob, now + 2)];
     const bEnding = at(bob, now - 5, { expiresAt: now + 200 });
-    for (const x of [a1!, a2!, b1!, bEnding]) await redis.sessions.createSession(x, null);
+    for (const x of [a1!, a2!, b1!, bEnding]) await redis.sessions.createSession(x, null, policy);
     assert.equal(await admin.hlen(group), 8, 'one hash holds both users’ sessions');
     await sleep(300);
 
     // Cap of 1 for bob: his session past its end is dropped (not counted, not reported), his
     // oldest live one is evicted, alice's stay.
     const b2 = at(bob, Date.now());
-    assert.deepEqual(await redis.sessions.createSession(b2, 1), { evicted: [b1!.id] });
+    assert.deepEqual(await redis.sessions.createSession(b2, 1, policy), { evicted: [b1!.id] });
     assert.equal(await admin.hexists(group, bEnding.id.slice(4)), 0, 'the ended session left the hash');
     const listed = async (u: string) => (await redis.sessions.listSessions(u, Date.now(), { graceMs: 0, idleMs: DAY })).map((x) => x.id);
     assert.deepEqual(await listed(alice), [a1!.id, a2!.id]);
@@ -170,11 +171,11 @@ describe('redis adapter beyond the contract', () => {
     const group = keys.sessionGroup(userTag(userId));
     const now = Date.now();
     const ending = Array.from({ length: 150 }, (_, i) => session({ userId, createdAt: now + i, lastUsedAt: now + i, expiresAt: now + 300 }));
-    await Promise.all(ending.map((x) => redis.sessions.createSession(x, null)));
-    await redis.sessions.createSession(session({ userId }), null);
+    await Promise.all(ending.map((x) => redis.sessions.createSession(x, null, policy)));
+    await redis.sessions.createSession(session({ userId }), null, policy);
     assert.equal(await admin.hlen(group), 2 * 151);
     await sleep(400);
-    await redis.sessions.createSession(session({ userId }), null);
+    await redis.sessions.createSession(session({ userId }), null, policy);
     const removed = 151 - ((await admin.hlen(group)) / 2 - 1);
     assert.ok(removed >= 1 && removed <= 32, `removed ${removed} of 150 ended sessions`);
     // Listing reads the whole group anyway, so it removes the rest.
@@ -211,7 +212,7 @@ describe('redis outages', () => {
   let redis: RedisStores;
   before(async () => {
     own = await startRedis({ appendonly: true });
-    redis = await openRedisStores({ url: own.url, prefix: 'lk:outage:', idleMs: DAY });
+    redis = await openRedisStores({ url: own.url, prefix: 'lk:outage:' });
   });
   after(async () => {
     await redis.close();
@@ -220,7 +221,7 @@ describe('redis outages', () => {
 
   it('answers StoreUnavailableError within ~1 s while Redis is down or hung, and recovers by itself', async () => {
     const s = session();
-    await redis.sessions.createSession(s, null);
+    await redis.sessions.createSession(s, null, policy);
     let resyncs = 0;
     const stop = redis.revocations.subscribe(
       () => {},
@@ -231,7 +232,7 @@ describe('redis outages', () => {
     await own.kill('SIGKILL');
     const ops: Array<() => Promise<unknown>> = [
       () => redis.sessions.rotate(s.id, { generation: 0, clientId: 'app' }, Date.now(), { graceMs: 0, idleMs: DAY }),
-      () => redis.sessions.createSession(session(), null),
+      () => redis.sessions.createSession(session(), null, policy),
       () => redis.sessions.listSessions(s.userId, Date.now(), { graceMs: 0, idleMs: DAY }),
       () => redis.rateLimits.hit('k', 60_000, Date.now()),
       () => redis.revocations.add({ sessionId: s.id, until: Date.now() + HOUR }),
@@ -266,7 +267,7 @@ describe('redis outages', () => {
 
   it('never re-sends a rotation that failed with the connection: the caller got 503, so it must not happen later', async () => {
     const s = session();
-    await redis.sessions.createSession(s, null);
+    await redis.sessions.createSession(s, null, policy);
     await own.kill('SIGSTOP');
     // The script reaches the frozen server's socket buffer, times out here, and dies with the server.
     const { result } = await elapsed(redis.sessions.rotate(s.id, { generation: 0, clientId: 'app' }, Date.now(), { graceMs: 0, idleMs: DAY }));
@@ -288,7 +289,7 @@ describe('openStores with LATCHKEY_REDIS_URL and no database', () => {
     const stores = await openStores(loadConfig({ LATCHKEY_REDIS_URL: own.url, LATCHKEY_DATA_DIR: dir }));
     try {
       const s = session();
-      await stores.sessions.createSession(s, null);
+      await stores.sessions.createSession(s, null, policy);
       const probe = new Redis(own.url);
       assert.equal(await probe.exists(`lk:s{${sessionTag(s.id)}}`), 1, 'the session is in Redis under the default prefix');
       probe.disconnect();

@@ -119,7 +119,7 @@ export function sessionStoreContract(subject: () => SessionStore): void {
 
     it('stores and returns a session unchanged', async () => {
       const x = session();
-      assert.deepEqual(await sessions.createSession(x, null), { evicted: [] });
+      assert.deepEqual(await sessions.createSession(x, null, strict), { evicted: [] });
       assert.deepEqual(await sessions.getSession(x.id), x);
       assert.equal(await sessions.getSession(newSessionId(newUserId())), null);
     });
@@ -130,7 +130,7 @@ export function sessionStoreContract(subject: () => SessionStore): void {
       const b = session({ userId, createdAt: T0 + 1000, lastUsedAt: T0 + 1000 });
       const idle = session({ userId, createdAt: T0 - 2 * 24 * HOUR, lastUsedAt: T0 - 2 * 24 * HOUR, rotatedAt: T0 - 2 * 24 * HOUR });
       const ended = session({ userId, createdAt: T0 - 10, expiresAt: T0 - 1 });
-      for (const x of [b, a, idle, ended]) await sessions.createSession(x, null);
+      for (const x of [b, a, idle, ended]) await sessions.createSession(x, null, strict);
       const listed = await sessions.listSessions(userId, T0 + 2000, strict);
       assert.deepEqual(
         listed.map((x) => x.id),
@@ -142,9 +142,9 @@ export function sessionStoreContract(subject: () => SessionStore): void {
     it('ends the oldest sessions beyond the per-user cap, atomically with the insert', async () => {
       const userId = newUserId();
       const made = [0, 1, 2].map((i) => session({ userId, createdAt: T0 + i * 1000 }));
-      for (const x of made) await sessions.createSession(x, 3);
+      for (const x of made) await sessions.createSession(x, 3, strict);
       const fourth = session({ userId, createdAt: T0 + 3000 });
-      const { evicted } = await sessions.createSession(fourth, 2);
+      const { evicted } = await sessions.createSession(fourth, 2, strict);
       assert.deepEqual(evicted.sort(), [made[0]!.id, made[1]!.id].sort());
       assert.deepEqual(
         (await sessions.listSessions(userId, T0 + 4000, strict)).map((x) => x.id),
@@ -153,9 +153,40 @@ export function sessionStoreContract(subject: () => SessionStore): void {
       assert.equal(await sessions.getSession(made[0]!.id), null);
     });
 
+    // LATCHKEY_MAX_SESSIONS bounds what a user can still use. A session past its deadline cannot
+    // be used, so counting it would end a live one in its place (issue: SQLite evicted live A
+    // and kept the dead B). Both dead ones sit exactly on their deadline (`now >= deadline`).
+    it('counts toward the cap only sessions live at the login: not one idle for the idle timeout, nor one at its absolute end', async () => {
+      const userId = newUserId();
+      const live = session({ userId, createdAt: T0 - 72 * HOUR, rotatedAt: T0 - HOUR, lastUsedAt: T0 - HOUR });
+      const idle = session({ userId, createdAt: T0 - 48 * HOUR, rotatedAt: T0 - 24 * HOUR, lastUsedAt: T0 - 24 * HOUR });
+      const ended = session({ userId, createdAt: T0 - 36 * HOUR, rotatedAt: T0 - HOUR, lastUsedAt: T0 - HOUR, expiresAt: T0 });
+      for (const x of [live, idle, ended]) await sessions.createSession(x, null, strict);
+      const login = session({ userId });
+      assert.deepEqual(await sessions.createSession(login, 2, strict), { evicted: [] }, 'nothing live was over the cap, and the dead are not reported');
+      assert.deepEqual(await sessions.getSession(live.id), live, 'the live session stays');
+      assert.deepEqual(
+        (await sessions.listSessions(userId, T0, strict)).map((x) => x.id),
+        [live.id, login.id],
+      );
+    });
+
+    it('counts a session up to the last millisecond of its life, and then evicts the oldest live one', async () => {
+      const userId = newUserId();
+      const almostIdle = session({ userId, createdAt: T0 - 48 * HOUR, rotatedAt: T0 - 24 * HOUR + 1, lastUsedAt: T0 - 24 * HOUR + 1 });
+      const almostEnded = session({ userId, createdAt: T0 - 36 * HOUR, rotatedAt: T0 - HOUR, lastUsedAt: T0 - HOUR, expiresAt: T0 + 1 });
+      for (const x of [almostIdle, almostEnded]) await sessions.createSession(x, null, strict);
+      const login = session({ userId });
+      assert.deepEqual(await sessions.createSession(login, 2, strict), { evicted: [almostIdle.id] });
+      assert.deepEqual(
+        (await sessions.listSessions(userId, T0, strict)).map((x) => x.id),
+        [almostEnded.id, login.id],
+      );
+    });
+
     it('rotates the current generation and records when', async () => {
       const x = session();
-      await sessions.createSession(x, null);
+      await sessions.createSession(x, null, strict);
       const out = await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 5000, strict);
       assert.equal(out.decision.kind, 'rotate');
       assert.deepEqual(out.session, { ...x, generation: 1, rotatedAt: T0 + 5000, lastUsedAt: T0 + 5000 });
@@ -164,7 +195,7 @@ export function sessionStoreContract(subject: () => SessionStore): void {
 
     it('answers the immediate predecessor inside the grace window with the same generation', async () => {
       const x = session();
-      await sessions.createSession(x, null);
+      await sessions.createSession(x, null, strict);
       await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 1000, lenient);
       const again = await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 5000, lenient);
       assert.equal(again.decision.kind, 'grace');
@@ -175,7 +206,7 @@ export function sessionStoreContract(subject: () => SessionStore): void {
 
     it('treats the predecessor after the grace window as reuse and deletes the session', async () => {
       const x = session();
-      await sessions.createSession(x, null);
+      await sessions.createSession(x, null, strict);
       await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 1000, lenient);
       const late = await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 11_001 + 1, lenient);
       assert.equal(late.decision.kind, 'reuse');
@@ -187,7 +218,7 @@ export function sessionStoreContract(subject: () => SessionStore): void {
 
     it('treats any older generation as reuse, even inside the window', async () => {
       const x = session({ generation: 5, rotatedAt: T0 });
-      await sessions.createSession(x, null);
+      await sessions.createSession(x, null, strict);
       const out = await sessions.rotate(x.id, { generation: 3, clientId: 'app' }, T0 + 1, lenient);
       assert.equal(out.decision.kind, 'reuse');
       assert.equal(await sessions.getSession(x.id), null);
@@ -195,7 +226,7 @@ export function sessionStoreContract(subject: () => SessionStore): void {
 
     it('refuses a future generation without revoking', async () => {
       const x = session({ generation: 2 });
-      await sessions.createSession(x, null);
+      await sessions.createSession(x, null, strict);
       const out = await sessions.rotate(x.id, { generation: 3, clientId: 'app' }, T0 + 1, strict);
       assert.equal(out.decision.kind, 'future');
       assert.deepEqual(await sessions.getSession(x.id), x);
@@ -203,7 +234,7 @@ export function sessionStoreContract(subject: () => SessionStore): void {
 
     it('refuses another client’s token without touching the session', async () => {
       const x = session();
-      await sessions.createSession(x, null);
+      await sessions.createSession(x, null, strict);
       const out = await sessions.rotate(x.id, { generation: 0, clientId: 'other' }, T0 + 1, strict);
       assert.equal(out.decision.kind, 'wrong_client');
       assert.deepEqual(await sessions.getSession(x.id), x);
@@ -212,8 +243,8 @@ export function sessionStoreContract(subject: () => SessionStore): void {
     it('ends expired and idle sessions on use', async () => {
       const abs = session({ expiresAt: T0 + 1000 });
       const idle = session({ lastUsedAt: T0 - 25 * HOUR, createdAt: T0 - 25 * HOUR, rotatedAt: T0 - 25 * HOUR });
-      await sessions.createSession(abs, null);
-      await sessions.createSession(idle, null);
+      await sessions.createSession(abs, null, strict);
+      await sessions.createSession(idle, null, strict);
       const a = await sessions.rotate(abs.id, { generation: 0, clientId: 'app' }, T0 + 1000, strict);
       assert.deepEqual(a.decision, { kind: 'expired', reason: 'absolute' });
       const i = await sessions.rotate(idle.id, { generation: 0, clientId: 'app' }, T0, strict);
@@ -230,7 +261,7 @@ export function sessionStoreContract(subject: () => SessionStore): void {
 
     it('50 concurrent rotations of one generation advance it exactly once (grace 0: one wins, session revoked)', async () => {
       const x = session();
-      await sessions.createSession(x, null);
+      await sessions.createSession(x, null, strict);
       const outs = await Promise.all(
         Array.from({ length: 50 }, () => sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 100, strict)),
       );
@@ -243,7 +274,7 @@ export function sessionStoreContract(subject: () => SessionStore): void {
 
     it('50 concurrent rotations of one generation advance it exactly once (grace: all share generation 1)', async () => {
       const x = session();
-      await sessions.createSession(x, null);
+      await sessions.createSession(x, null, strict);
       const outs = await Promise.all(
         Array.from({ length: 50 }, () => sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 100, lenient)),
       );
@@ -256,7 +287,7 @@ export function sessionStoreContract(subject: () => SessionStore): void {
 
     it('deletes one session and reports what it deleted', async () => {
       const x = session();
-      await sessions.createSession(x, null);
+      await sessions.createSession(x, null, strict);
       assert.deepEqual(await sessions.deleteSession(x.id), x);
       assert.equal(await sessions.deleteSession(x.id), null);
       assert.equal(await sessions.getSession(x.id), null);
@@ -266,7 +297,7 @@ export function sessionStoreContract(subject: () => SessionStore): void {
       const userId = newUserId();
       const mine = [0, 1, 2].map((i) => session({ userId, createdAt: T0 + i }));
       const theirs = session();
-      for (const x of [...mine, theirs]) await sessions.createSession(x, null);
+      for (const x of [...mine, theirs]) await sessions.createSession(x, null, strict);
       const ended = await sessions.deleteUserSessions(userId, mine[1]!.id);
       assert.deepEqual(ended.sort(), [mine[0]!.id, mine[2]!.id].sort());
       assert.deepEqual(
