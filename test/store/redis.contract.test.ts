@@ -5,10 +5,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { StoreUnavailableError } from '../../packages/server/src/domain/errors.js';
 import { newSessionId, newUserId, sessionTag, userTag } from '../../packages/server/src/domain/ids.js';
-import type { SessionPolicy, SessionRecord } from '../../packages/server/src/domain/session.js';
+import { isSessionLive, type SessionPolicy, type SessionRecord } from '../../packages/server/src/domain/session.js';
 import {
   healthContract,
   openForSuite,
@@ -21,6 +22,8 @@ import { loadConfig } from '../../packages/server/src/config.js';
 import { openStores } from '../../packages/server/src/store/open.js';
 import { keyLayout } from '../../packages/server/src/store/redis/keys.js';
 import { openRedisStores, type RedisStores } from '../../packages/server/src/store/redis/open.js';
+import { NUMBER_LOCALS, RECORD_LUA, REPACKED } from '../../packages/server/src/store/redis/scripts.js';
+import { encodeRecord, encodeUserId, RECORD_NUMBERS } from '../../packages/server/src/store/redis/session-record.js';
 import { startRedis, type RedisProcess } from '../harness/redis.js';
 
 const HOUR = 3_600_000;
@@ -100,6 +103,41 @@ describe('redis adapter beyond the contract', () => {
     const out = await redis.sessions.rotate(s.id, { generation: 0, clientId: 'app' }, Date.now(), { graceMs: 0, idleMs: DAY });
     assert.equal(out.decision.kind, 'rotate');
     assert.ok((await admin.pttl(group)) > DAY - 5000, 'the group’s TTL is never shortened');
+  });
+
+  // The scripts read records only through helpers generated from the codec's layout; this holds
+  // them to encodeRecord at every field's extremes, which ordinary sessions never reach.
+  it('reads every part of a record where the codec wrote it, and repacks it unchanged, at each field’s extremes', async () => {
+    const probe = `${RECORD_LUA}
+local a = ARGV[1]
+${NUMBER_LOCALS}
+return {${RECORD_NUMBERS.map((n) => n.name).join(', ')}, userOf(a), clientOf(a), ${REPACKED}, pastDeadline(a, tonumber(ARGV[2]), tonumber(ARGV[3])) and 1 or 0}`;
+    const bytes = (min: number, max: number) => (x: string) => Buffer.byteLength(x) >= min && Buffer.byteLength(x) <= max;
+    const time = fc.integer({ min: 0, max: 2 ** 48 - 1 });
+    const records = fc.record({
+      generation: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+      rotatedAt: time,
+      createdAt: time,
+      lastUsedAt: time,
+      expiresAt: time,
+      userId: fc.oneof(fc.constant(null), fc.string({ unit: 'binary', minLength: 1, maxLength: 255 }).filter(bytes(1, 255))),
+      clientId: fc.string({ unit: 'binary', maxLength: 255 }).filter(bytes(0, 255)),
+      now: time,
+      // Mostly on a deadline, give or take 1 ms: where `>=` and `>` part ways.
+      nearDeadline: fc.option(fc.integer({ min: -1, max: 1 }), { freq: 3 }),
+      idleMs: fc.integer({ min: 1, max: 2 ** 40 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(records, async ({ userId, now: anyTime, nearDeadline, idleMs, ...numbers }) => {
+        const s = sampleSession(0, { ...numbers, userId: userId ?? newUserId() });
+        const now = nearDeadline === null ? anyTime : Math.max(0, Math.min(s.expiresAt, s.lastUsedAt + idleMs) + nearDeadline);
+        const record = encodeRecord(s);
+        const [...got] = (await admin.callBuffer('EVAL', probe, '0', record, now, idleMs)) as Array<number | Buffer>;
+        assert.deepEqual(got.slice(0, RECORD_NUMBERS.length), RECORD_NUMBERS.map((n) => s[n.name]));
+        assert.deepEqual(got.slice(RECORD_NUMBERS.length), [encodeUserId(s.userId), Buffer.from(s.clientId), record, isSessionLive(s, now, idleMs) ? 0 : 1]);
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('does not store a session that is already over', async () => {
