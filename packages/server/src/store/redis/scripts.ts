@@ -96,7 +96,8 @@ return victims
 
   /**
    * The rotation, mirroring decideRotation + applyRotation in src/domain/rotation.ts line for
-   * line (the shared contract suite holds both to the same outcomes).
+   * line (the contract suite and test/store/rotation.property.test.ts hold both to the same
+   * outcomes).
    * KEYS[1] group hash. ARGV: field, presented generation, presented client id, now, graceMs, idleMs, maxGeneration.
    * Returns {kind, reason, record, device} as they were before the script, or {'not_found'}.
    */
