@@ -25,7 +25,7 @@ adminStoreContract('sqlite', async () => {
 adminStoreContract('postgres', async () => {
   await ensurePostgres();
   const db = await createTestDatabase();
-  const stores = await openPostgresStores({ url: db.url, idleMs: 3_600_000 });
+  const stores = await openPostgresStores({ url: db.url });
   return {
     stores,
     async cleanup() {

@@ -1,26 +1,42 @@
-// The contract on PostgreSQL alone (users, keys, sessions, feed, rate limits), in a throwaway
+// Every contract suite on PostgreSQL alone (users, keys, sessions, feed, rate limits), in a throwaway
 // database on the local server; plus what only PostgreSQL has: migrations under concurrent starts.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { StoreUnavailableError } from '../../packages/server/src/domain/errors.js';
-import { storeContract } from '../../packages/server/src/store/contract.js';
+import {
+  healthContract,
+  keyStoreContract,
+  openForSuite,
+  rateLimitStoreContract,
+  revocationFeedContract,
+  sessionStoreContract,
+  userStoreContract,
+} from '../../packages/server/src/store/contract.js';
 import { SCHEMA_VERSION } from '../../packages/server/src/store/postgres/migrations.js';
 import { openPostgresStores, type PostgresStores } from '../../packages/server/src/store/postgres/open.js';
 import { createTestDatabase, ensurePostgres, startOwnPostgres, type TestDatabase } from '../harness/postgres.js';
 
 const HOUR = 3_600_000;
 
-storeContract('postgres', async () => {
-  await ensurePostgres();
-  const db = await createTestDatabase();
-  const stores = await openPostgresStores({ url: db.url, idleMs: 24 * HOUR });
-  return {
-    stores,
-    async cleanup() {
-      await stores.close();
-      await db.drop();
-    },
-  };
+describe('store contract: postgres', () => {
+  const stores = openForSuite(async () => {
+    await ensurePostgres();
+    const db = await createTestDatabase();
+    const opened = await openPostgresStores({ url: db.url });
+    return {
+      stores: opened,
+      async cleanup() {
+        await opened.close();
+        await db.drop();
+      },
+    };
+  });
+  userStoreContract(() => stores().users);
+  sessionStoreContract(() => stores().sessions);
+  revocationFeedContract(() => stores().revocations);
+  keyStoreContract(() => stores().keys);
+  rateLimitStoreContract(() => stores().rateLimits);
+  healthContract(stores);
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -44,7 +60,7 @@ describe('postgres adapter beyond the contract', () => {
   });
 
   it('migrates once when several instances start at the same moment, and they share keys', async () => {
-    const instances = await Promise.all(Array.from({ length: 6 }, () => openPostgresStores({ url: db.url, idleMs: HOUR })));
+    const instances = await Promise.all(Array.from({ length: 6 }, () => openPostgresStores({ url: db.url })));
     try {
       const { rows } = await instances[0]!.pool.query('SELECT version FROM latchkey_migrations ORDER BY version');
       assert.deepEqual(
@@ -59,7 +75,7 @@ describe('postgres adapter beyond the contract', () => {
   });
 
   it('redelivers what was revoked while the LISTEN connection was cut', async () => {
-    const stores = await openPostgresStores({ url: db.url, idleMs: HOUR });
+    const stores = await openPostgresStores({ url: db.url });
     const got = new Set<string>();
     let resyncs = 0;
     const stop = stores.revocations.subscribe(
@@ -85,7 +101,7 @@ describe('postgres outages', () => {
     const own = await startOwnPostgres();
     let stores: PostgresStores | undefined;
     try {
-      stores = await openPostgresStores({ url: own.url, idleMs: HOUR });
+      stores = await openPostgresStores({ url: own.url });
       const s = stores;
       await s.users.createUser({ id: 'u1', email: 'a@example.com', passwordHash: 'h', createdAt: 1 });
       await own.kill();

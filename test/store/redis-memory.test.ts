@@ -17,6 +17,7 @@ const N = 100_000;
 const BATCH = 2_000;
 const DAY = 86_400_000;
 const keys = keyLayout();
+const policy = { graceMs: 10_000, idleMs: 7 * DAY };
 
 let server: RedisProcess;
 let stores: RedisStores;
@@ -24,7 +25,7 @@ let admin: Redis;
 
 before(async () => {
   server = await startRedis();
-  stores = await openRedisStores({ url: server.url, idleMs: 7 * DAY });
+  stores = await openRedisStores({ url: server.url });
   admin = new Redis(server.url, { maxRetriesPerRequest: 1 });
 });
 after(async () => {
@@ -47,7 +48,7 @@ async function bytesPerSession(perUser: number): Promise<{ perSession: number; k
       return sampleSession(now + i, { userId });
     });
     // Concurrent calls are auto-pipelined by the adapter's client: one write per batch.
-    await Promise.all(batch.map((s) => stores.sessions.createSession(s, null)));
+    await Promise.all(batch.map((s) => stores.sessions.createSession(s, null, policy)));
   }
   const perSession = ((await usedMemory()) - base) / N;
   return { perSession, keys: await admin.dbsize() };
@@ -69,11 +70,10 @@ test('memory of a session does not change across 1,000 rotations, and its group 
   const t0 = Date.now();
   const s = sampleSession(t0);
   const group = keys.sessionGroup(sessionTag(s.id));
-  await stores.sessions.createSession(s, null);
+  await stores.sessions.createSession(s, null, policy);
   const usage = () => admin.memory('USAGE', group, 'SAMPLES', 0);
   const before = await usage();
   assert.equal(await admin.object('ENCODING', group), 'listpack');
-  const policy = { graceMs: 10_000, idleMs: 7 * DAY };
   for (let g = 0; g < 1000; g++) {
     const out = await stores.sessions.rotate(s.id, { generation: g, clientId: 'app' }, t0 + g * 1000, policy);
     assert.equal(out.decision.kind, 'rotate');
@@ -86,7 +86,7 @@ test('memory of a session does not change across 1,000 rotations, and its group 
 
 test('the longest device label (64 bytes) and an 18-byte client id keep the listpack encoding', async () => {
   const s = sampleSession(Date.now(), { device: 'x'.repeat(64), clientId: 'c'.repeat(18) });
-  await stores.sessions.createSession(s, null);
+  await stores.sessions.createSession(s, null, policy);
   assert.equal(await admin.object('ENCODING', keys.sessionGroup(sessionTag(s.id))), 'listpack');
   assert.deepEqual(await stores.sessions.getSession(s.id), s);
 });

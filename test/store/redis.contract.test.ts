@@ -5,20 +5,30 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { StoreUnavailableError } from '../../packages/server/src/domain/errors.js';
 import { newSessionId, newUserId, sessionTag, userTag } from '../../packages/server/src/domain/ids.js';
-import type { SessionRecord } from '../../packages/server/src/domain/session.js';
-import { sampleSession, storeContract } from '../../packages/server/src/store/contract.js';
+import { isSessionLive, type SessionPolicy, type SessionRecord } from '../../packages/server/src/domain/session.js';
+import {
+  healthContract,
+  openForSuite,
+  rateLimitStoreContract,
+  revocationFeedContract,
+  sampleSession,
+  sessionStoreContract,
+} from '../../packages/server/src/store/contract.js';
 import { loadConfig } from '../../packages/server/src/config.js';
 import { openStores } from '../../packages/server/src/store/open.js';
 import { keyLayout } from '../../packages/server/src/store/redis/keys.js';
 import { openRedisStores, type RedisStores } from '../../packages/server/src/store/redis/open.js';
+import { NUMBER_LOCALS, RECORD_LUA, REPACKED } from '../../packages/server/src/store/redis/scripts.js';
+import { encodeRecord, encodeUserId, RECORD_NUMBERS } from '../../packages/server/src/store/redis/session-record.js';
 import { startRedis, type RedisProcess } from '../harness/redis.js';
-import { redisContractSubject } from './redis-subject.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
+const policy: SessionPolicy = { graceMs: 0, idleMs: DAY };
 let server: RedisProcess;
 before(async () => {
   server = await startRedis();
@@ -45,14 +55,25 @@ async function elapsed<T>(p: Promise<T>): Promise<{ ms: number; result: PromiseS
   return { ms: Date.now() - t, result: result! };
 }
 
-storeContract('redis', () => redisContractSubject(() => openRedisStores({ url: server.url, prefix: `lk:t${Date.now()}:`, idleMs: 24 * HOUR })));
+// Redis holds sessions, rate limits and the feed; users and keys are never its job (DESIGN
+// "Deployment shapes"), so it runs those suites only.
+describe('store contract: redis', () => {
+  const stores = openForSuite(async () => {
+    const opened = await openRedisStores({ url: server.url, prefix: `lk:t${Date.now()}:` });
+    return { stores: opened, cleanup: () => opened.close() };
+  });
+  sessionStoreContract(() => stores().sessions);
+  revocationFeedContract(() => stores().revocations);
+  rateLimitStoreContract(() => stores().rateLimits);
+  healthContract(stores);
+});
 
 describe('redis adapter beyond the contract', () => {
   let redis: RedisStores;
   let admin: Redis;
   const keys = keyLayout('lk:extra:');
   before(async () => {
-    redis = await openRedisStores({ url: server.url, prefix: 'lk:extra:', idleMs: DAY });
+    redis = await openRedisStores({ url: server.url, prefix: 'lk:extra:' });
     admin = new Redis(server.url, { maxRetriesPerRequest: 1 });
   });
   after(async () => {
@@ -65,7 +86,7 @@ describe('redis adapter beyond the contract', () => {
     // Near its absolute end the session's deadline is that end, not the idle timeout.
     const s = session({ expiresAt: now + 60_000 });
     const group = keys.sessionGroup(sessionTag(s.id));
-    await redis.sessions.createSession(s, null);
+    await redis.sessions.createSession(s, null, policy);
     assert.equal(sessionTag(s.id), userTag(s.userId));
     const stored = await admin.hgetallBuffer(group);
     assert.deepEqual(Object.keys(stored).sort(), [s.id.slice(4), `${s.id.slice(4)}:`].sort());
@@ -74,25 +95,60 @@ describe('redis adapter beyond the contract', () => {
     const ttl = await admin.pttl(group);
     assert.ok(ttl > 55_000 && ttl <= 60_000, `absolute end first: ${ttl}`);
     // A second session of the user that lives longer extends the group's TTL to its idle deadline...
-    await redis.sessions.createSession(session({ userId: s.userId }), null);
+    await redis.sessions.createSession(session({ userId: s.userId }), null, policy);
     const extended = await admin.pttl(group);
     assert.ok(extended > DAY - 5000 && extended <= DAY, `idle deadline of the longer one: ${extended}`);
     // ...and neither a shorter session nor a rotation near an absolute end shortens it.
-    await redis.sessions.createSession(session({ userId: s.userId, expiresAt: now + 1000 }), null);
+    await redis.sessions.createSession(session({ userId: s.userId, expiresAt: now + 1000 }), null, policy);
     const out = await redis.sessions.rotate(s.id, { generation: 0, clientId: 'app' }, Date.now(), { graceMs: 0, idleMs: DAY });
     assert.equal(out.decision.kind, 'rotate');
     assert.ok((await admin.pttl(group)) > DAY - 5000, 'the group’s TTL is never shortened');
   });
 
+  // The scripts read records only through helpers generated from the codec's layout; this holds
+  // them to encodeRecord at every field's extremes, which ordinary sessions never reach.
+  it('reads every part of a record where the codec wrote it, and repacks it unchanged, at each field’s extremes', async () => {
+    const probe = `${RECORD_LUA}
+local a = ARGV[1]
+${NUMBER_LOCALS}
+return {${RECORD_NUMBERS.map((n) => n.name).join(', ')}, userOf(a), clientOf(a), ${REPACKED}, pastDeadline(a, tonumber(ARGV[2]), tonumber(ARGV[3])) and 1 or 0}`;
+    const bytes = (min: number, max: number) => (x: string) => Buffer.byteLength(x) >= min && Buffer.byteLength(x) <= max;
+    const time = fc.integer({ min: 0, max: 2 ** 48 - 1 });
+    const records = fc.record({
+      generation: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+      rotatedAt: time,
+      createdAt: time,
+      lastUsedAt: time,
+      expiresAt: time,
+      userId: fc.oneof(fc.constant(null), fc.string({ unit: 'binary', minLength: 1, maxLength: 255 }).filter(bytes(1, 255))),
+      clientId: fc.string({ unit: 'binary', maxLength: 255 }).filter(bytes(0, 255)),
+      now: time,
+      // Mostly on a deadline, give or take 1 ms: where `>=` and `>` part ways.
+      nearDeadline: fc.option(fc.integer({ min: -1, max: 1 }), { freq: 3 }),
+      idleMs: fc.integer({ min: 1, max: 2 ** 40 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(records, async ({ userId, now: anyTime, nearDeadline, idleMs, ...numbers }) => {
+        const s = sampleSession(0, { ...numbers, userId: userId ?? newUserId() });
+        const now = nearDeadline === null ? anyTime : Math.max(0, Math.min(s.expiresAt, s.lastUsedAt + idleMs) + nearDeadline);
+        const record = encodeRecord(s);
+        const [...got] = (await admin.callBuffer('EVAL', probe, '0', record, now, idleMs)) as Array<number | Buffer>;
+        assert.deepEqual(got.slice(0, RECORD_NUMBERS.length), RECORD_NUMBERS.map((n) => s[n.name]));
+        assert.deepEqual(got.slice(RECORD_NUMBERS.length), [encodeUserId(s.userId), Buffer.from(s.clientId), record, isSessionLive(s, now, idleMs) ? 0 : 1]);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('does not store a session that is already over', async () => {
     const s = session({ expiresAt: Date.now() - 1 });
-    assert.deepEqual(await redis.sessions.createSession(s, null), { evicted: [] });
+    assert.deepEqual(await redis.sessions.createSession(s, null, policy), { evicted: [] });
     assert.equal(await admin.exists(keys.sessionGroup(sessionTag(s.id))), 0);
   });
 
   it('refuses a session id that does not carry its user’s tag, and treats malformed ids as unknown', async () => {
     const s = session({ id: newSessionId(newUserId()) });
-    await assert.rejects(redis.sessions.createSession(s, null), /tag/);
+    await assert.rejects(redis.sessions.createSession(s, null, policy), /tag/);
     for (const id of ['', 'short', 'x'.repeat(23), `${'a'.repeat(21)}!`]) {
       assert.equal(await redis.sessions.getSession(id), null);
       assert.equal(await redis.sessions.deleteSession(id), null);
@@ -104,7 +160,7 @@ describe('redis adapter beyond the contract', () => {
     const userId = newUserId();
     const t0 = Date.now();
     const made = Array.from({ length: 20 }, (_, i) => session({ userId, createdAt: t0 + i, rotatedAt: t0 + i, lastUsedAt: t0 + i }));
-    const results = await Promise.all(made.map((s) => redis.sessions.createSession(s, 3)));
+    const results = await Promise.all(made.map((s) => redis.sessions.createSession(s, 3, policy)));
     const evicted = results.flatMap((r) => r.evicted);
     assert.equal(new Set(evicted).size, evicted.length, 'no session evicted twice');
     const live = (await redis.sessions.listSessions(userId, Date.now(), { graceMs: 0, idleMs: DAY })).map((s) => s.id);
@@ -130,14 +186,14 @@ describe('redis adapter beyond the contract', () => {
       session({ userId, createdAt: t, lastUsedAt: t, rotatedAt: t, ...over });
     const [a1, a2, b1] = [at(alice, now), at(alice, now + 1), at(bob, now + 2)];
     const bEnding = at(bob, now - 5, { expiresAt: now + 200 });
-    for (const x of [a1!, a2!, b1!, bEnding]) await redis.sessions.createSession(x, null);
+    for (const x of [a1!, a2!, b1!, bEnding]) await redis.sessions.createSession(x, null, policy);
     assert.equal(await admin.hlen(group), 8, 'one hash holds both users’ sessions');
     await sleep(300);
 
     // Cap of 1 for bob: his session past its end is dropped (not counted, not reported), his
     // oldest live one is evicted, alice's stay.
     const b2 = at(bob, Date.now());
-    assert.deepEqual(await redis.sessions.createSession(b2, 1), { evicted: [b1!.id] });
+    assert.deepEqual(await redis.sessions.createSession(b2, 1, policy), { evicted: [b1!.id] });
     assert.equal(await admin.hexists(group, bEnding.id.slice(4)), 0, 'the ended session left the hash');
     const listed = async (u: string) => (await redis.sessions.listSessions(u, Date.now(), { graceMs: 0, idleMs: DAY })).map((x) => x.id);
     assert.deepEqual(await listed(alice), [a1!.id, a2!.id]);
@@ -153,11 +209,11 @@ describe('redis adapter beyond the contract', () => {
     const group = keys.sessionGroup(userTag(userId));
     const now = Date.now();
     const ending = Array.from({ length: 150 }, (_, i) => session({ userId, createdAt: now + i, lastUsedAt: now + i, expiresAt: now + 300 }));
-    await Promise.all(ending.map((x) => redis.sessions.createSession(x, null)));
-    await redis.sessions.createSession(session({ userId }), null);
+    await Promise.all(ending.map((x) => redis.sessions.createSession(x, null, policy)));
+    await redis.sessions.createSession(session({ userId }), null, policy);
     assert.equal(await admin.hlen(group), 2 * 151);
     await sleep(400);
-    await redis.sessions.createSession(session({ userId }), null);
+    await redis.sessions.createSession(session({ userId }), null, policy);
     const removed = 151 - ((await admin.hlen(group)) / 2 - 1);
     assert.ok(removed >= 1 && removed <= 32, `removed ${removed} of 150 ended sessions`);
     // Listing reads the whole group anyway, so it removes the rest.
@@ -194,7 +250,7 @@ describe('redis outages', () => {
   let redis: RedisStores;
   before(async () => {
     own = await startRedis({ appendonly: true });
-    redis = await openRedisStores({ url: own.url, prefix: 'lk:outage:', idleMs: DAY });
+    redis = await openRedisStores({ url: own.url, prefix: 'lk:outage:' });
   });
   after(async () => {
     await redis.close();
@@ -203,7 +259,7 @@ describe('redis outages', () => {
 
   it('answers StoreUnavailableError within ~1 s while Redis is down or hung, and recovers by itself', async () => {
     const s = session();
-    await redis.sessions.createSession(s, null);
+    await redis.sessions.createSession(s, null, policy);
     let resyncs = 0;
     const stop = redis.revocations.subscribe(
       () => {},
@@ -214,7 +270,7 @@ describe('redis outages', () => {
     await own.kill('SIGKILL');
     const ops: Array<() => Promise<unknown>> = [
       () => redis.sessions.rotate(s.id, { generation: 0, clientId: 'app' }, Date.now(), { graceMs: 0, idleMs: DAY }),
-      () => redis.sessions.createSession(session(), null),
+      () => redis.sessions.createSession(session(), null, policy),
       () => redis.sessions.listSessions(s.userId, Date.now(), { graceMs: 0, idleMs: DAY }),
       () => redis.rateLimits.hit('k', 60_000, Date.now()),
       () => redis.revocations.add({ sessionId: s.id, until: Date.now() + HOUR }),
@@ -249,7 +305,7 @@ describe('redis outages', () => {
 
   it('never re-sends a rotation that failed with the connection: the caller got 503, so it must not happen later', async () => {
     const s = session();
-    await redis.sessions.createSession(s, null);
+    await redis.sessions.createSession(s, null, policy);
     await own.kill('SIGSTOP');
     // The script reaches the frozen server's socket buffer, times out here, and dies with the server.
     const { result } = await elapsed(redis.sessions.rotate(s.id, { generation: 0, clientId: 'app' }, Date.now(), { graceMs: 0, idleMs: DAY }));
@@ -271,7 +327,7 @@ describe('openStores with LATCHKEY_REDIS_URL and no database', () => {
     const stores = await openStores(loadConfig({ LATCHKEY_REDIS_URL: own.url, LATCHKEY_DATA_DIR: dir }));
     try {
       const s = session();
-      await stores.sessions.createSession(s, null);
+      await stores.sessions.createSession(s, null, policy);
       const probe = new Redis(own.url);
       assert.equal(await probe.exists(`lk:s{${sessionTag(s.id)}}`), 1, 'the session is in Redis under the default prefix');
       probe.disconnect();

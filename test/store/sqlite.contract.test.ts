@@ -2,20 +2,37 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
-import { storeContract } from '../../packages/server/src/store/contract.js';
+import { describe, test } from 'node:test';
+import {
+  healthContract,
+  keyStoreContract,
+  openForSuite,
+  rateLimitStoreContract,
+  revocationFeedContract,
+  sessionStoreContract,
+  userStoreContract,
+} from '../../packages/server/src/store/contract.js';
 import { openSqliteStores } from '../../packages/server/src/store/sqlite/open.js';
 
-storeContract('sqlite', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'latchkey-contract-'));
-  const stores = openSqliteStores(dir);
-  return {
-    stores,
-    async cleanup() {
-      await stores.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+// SQLite implements every interface (rate limits in memory: one process, nothing to share).
+describe('store contract: sqlite', () => {
+  const stores = openForSuite(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'latchkey-contract-'));
+    const opened = openSqliteStores(dir);
+    return {
+      stores: opened,
+      async cleanup() {
+        await opened.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  });
+  userStoreContract(() => stores().users);
+  sessionStoreContract(() => stores().sessions);
+  revocationFeedContract(() => stores().revocations);
+  keyStoreContract(() => stores().keys);
+  rateLimitStoreContract(() => stores().rateLimits);
+  healthContract(stores);
 });
 
 test('sqlite files holding secrets are readable by their owner only', async () => {

@@ -1,7 +1,7 @@
 import { deviceLabel } from '../domain/device.js';
 import { newSessionId } from '../domain/ids.js';
 import type { SessionRecord } from '../domain/session.js';
-import type { AuthContext } from './context.js';
+import { sessionPolicy, type AuthContext } from './context.js';
 import { revoke } from './sessions.js';
 import { tokenResponse, type TokenResponse } from './issue-tokens.js';
 
@@ -25,7 +25,7 @@ export async function startSession(ctx: AuthContext, userId: string, client: Cli
     expiresAt: now + ctx.config.sessionTtlSec * 1000,
     device: deviceLabel(client.userAgent),
   };
-  const { evicted } = await ctx.stores.sessions.createSession(session, ctx.config.maxSessions);
+  const { evicted } = await ctx.stores.sessions.createSession(session, ctx.config.maxSessions, sessionPolicy(ctx.config));
   ctx.events({ event: 'session.created', userId, sessionId: session.id, clientId: client.clientId });
   await revoke(ctx, evicted, userId, 'max_sessions');
   return tokenResponse(ctx, session);

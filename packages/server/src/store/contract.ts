@@ -1,17 +1,46 @@
-// The one behavioural suite every store adapter must pass (SQLite, Redis, Redis Cluster,
-// PostgreSQL). Adapters differ in how they are atomic, never in what they answer.
+// The behavioural suites every store adapter must pass, one per interface of ./types.ts, so an
+// adapter runs exactly the interfaces it implements, with its own stores: SQLite and PostgreSQL
+// run all of them; Redis and Redis Cluster run sessions, rate limits and the revocation feed.
+// Adapters differ in how they are atomic, never in what they answer.
+//
+// An adapter's test file opens its stores once per file with `openForSuite` inside a
+// `describe('store contract: <adapter>')` and hands each suite a getter for one interface:
+//
+//   describe('store contract: sqlite', () => {
+//     const stores = openForSuite(async () => ...);
+//     sessionStoreContract(() => stores().sessions);
+//     ...
+//   });
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { EmailTakenError } from '../domain/errors.js';
 import { newSessionId, newUserId } from '../domain/ids.js';
 import type { SessionPolicy, SessionRecord } from '../domain/session.js';
-import type { Stores, StoredSigningKey } from './types.js';
+import type { HealthReport, KeyStore, RateLimitStore, RevocationFeed, SessionStore, StoredSigningKey, UserStore } from './types.js';
 
-export interface ContractSubject {
-  stores: Stores;
+export interface ContractSubject<T> {
+  stores: T;
   /** Releases the adapter and anything the factory created (databases, key prefixes). */
   cleanup(): Promise<void>;
+}
+
+/**
+ * Opens the adapter before the enclosing describe's tests and cleans it up after them; returns
+ * a getter, valid from the suites' own `before` hooks on. Call it inside a describe.
+ */
+export function openForSuite<T>(open: () => Promise<ContractSubject<T>>): () => T {
+  let subject: ContractSubject<T> | undefined;
+  before(async () => {
+    subject = await open();
+  });
+  after(async () => {
+    await subject?.cleanup();
+  });
+  return () => {
+    if (!subject) throw new Error('the adapter is not open yet: read it in a test or hook');
+    return subject.stores;
+  };
 }
 
 const T0 = 1_800_000_000_000;
@@ -43,301 +72,361 @@ function signingKey(alg: StoredSigningKey['alg'], createdAt: number): StoredSign
   return { kid: randomBytes(32).toString('base64url'), alg, privateJwk: '{"kty":"test"}', createdAt, retiredAt: null };
 }
 
-export function storeContract(name: string, open: () => Promise<ContractSubject>): void {
-  describe(`store contract: ${name}`, () => {
-    let subject: ContractSubject;
-    let s: Stores;
-    before(async () => {
-      subject = await open();
-      s = subject.stores;
-    });
-    after(async () => {
-      await subject.cleanup();
+/** The UserStore contract. SQL adapters only: Redis holds no users. */
+export function userStoreContract(subject: () => UserStore): void {
+  describe('users', () => {
+    let users: UserStore;
+    before(() => {
+      users = subject();
     });
 
-    describe('users', () => {
-      it('creates and finds a user by email and id', async () => {
-        const u = { id: newUserId(), email: `${randomBytes(6).toString('hex')}@example.com`, passwordHash: '$argon2id$x', createdAt: T0 };
-        await s.users.createUser(u);
-        assert.deepEqual(await s.users.findUserByEmail(u.email), u);
-        assert.deepEqual(await s.users.findUserById(u.id), u);
-        assert.equal(await s.users.findUserByEmail(`nobody-${u.email}`), null);
-        assert.equal(await s.users.findUserById(newUserId()), null);
-      });
-
-      it('refuses a second user with the same email, also under concurrency', async () => {
-        const email = `${randomBytes(6).toString('hex')}@example.com`;
-        const attempts = await Promise.allSettled(
-          Array.from({ length: 20 }, () => s.users.createUser({ id: newUserId(), email, passwordHash: 'h', createdAt: T0 })),
-        );
-        assert.equal(attempts.filter((a) => a.status === 'fulfilled').length, 1);
-        for (const a of attempts) if (a.status === 'rejected') assert.ok(a.reason instanceof EmailTakenError, String(a.reason));
-      });
-
-      it('updates a password hash only if it is still the expected one', async () => {
-        const u = { id: newUserId(), email: `${randomBytes(6).toString('hex')}@example.com`, passwordHash: 'old', createdAt: T0 };
-        await s.users.createUser(u);
-        await s.users.updatePasswordHash(u.id, 'not-old', 'wrong');
-        assert.equal((await s.users.findUserById(u.id))?.passwordHash, 'old');
-        await s.users.updatePasswordHash(u.id, 'old', 'new');
-        assert.equal((await s.users.findUserById(u.id))?.passwordHash, 'new');
-      });
+    it('creates and finds a user by email and id', async () => {
+      const u = { id: newUserId(), email: `${randomBytes(6).toString('hex')}@example.com`, passwordHash: '$argon2id$x', createdAt: T0 };
+      await users.createUser(u);
+      assert.deepEqual(await users.findUserByEmail(u.email), u);
+      assert.deepEqual(await users.findUserById(u.id), u);
+      assert.equal(await users.findUserByEmail(`nobody-${u.email}`), null);
+      assert.equal(await users.findUserById(newUserId()), null);
     });
 
-    describe('sessions', () => {
-      it('stores and returns a session unchanged', async () => {
-        const x = session();
-        assert.deepEqual(await s.sessions.createSession(x, null), { evicted: [] });
-        assert.deepEqual(await s.sessions.getSession(x.id), x);
-        assert.equal(await s.sessions.getSession(newSessionId(newUserId())), null);
-      });
-
-      it('lists a user’s live sessions oldest first, without expired or idle ones', async () => {
-        const userId = newUserId();
-        const a = session({ userId, createdAt: T0, lastUsedAt: T0 });
-        const b = session({ userId, createdAt: T0 + 1000, lastUsedAt: T0 + 1000 });
-        const idle = session({ userId, createdAt: T0 - 2 * 24 * HOUR, lastUsedAt: T0 - 2 * 24 * HOUR, rotatedAt: T0 - 2 * 24 * HOUR });
-        const ended = session({ userId, createdAt: T0 - 10, expiresAt: T0 - 1 });
-        for (const x of [b, a, idle, ended]) await s.sessions.createSession(x, null);
-        const listed = await s.sessions.listSessions(userId, T0 + 2000, strict);
-        assert.deepEqual(
-          listed.map((x) => x.id),
-          [a.id, b.id],
-        );
-        assert.deepEqual(await s.sessions.listSessions(newUserId(), T0, strict), []);
-      });
-
-      it('ends the oldest sessions beyond the per-user cap, atomically with the insert', async () => {
-        const userId = newUserId();
-        const made = [0, 1, 2].map((i) => session({ userId, createdAt: T0 + i * 1000 }));
-        for (const x of made) await s.sessions.createSession(x, 3);
-        const fourth = session({ userId, createdAt: T0 + 3000 });
-        const { evicted } = await s.sessions.createSession(fourth, 2);
-        assert.deepEqual(evicted.sort(), [made[0]!.id, made[1]!.id].sort());
-        assert.deepEqual(
-          (await s.sessions.listSessions(userId, T0 + 4000, strict)).map((x) => x.id),
-          [made[2]!.id, fourth.id],
-        );
-        assert.equal(await s.sessions.getSession(made[0]!.id), null);
-      });
-
-      it('rotates the current generation and records when', async () => {
-        const x = session();
-        await s.sessions.createSession(x, null);
-        const out = await s.sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 5000, strict);
-        assert.equal(out.decision.kind, 'rotate');
-        assert.deepEqual(out.session, { ...x, generation: 1, rotatedAt: T0 + 5000, lastUsedAt: T0 + 5000 });
-        assert.deepEqual(await s.sessions.getSession(x.id), out.session);
-      });
-
-      it('answers the immediate predecessor inside the grace window with the same generation', async () => {
-        const x = session();
-        await s.sessions.createSession(x, null);
-        await s.sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 1000, lenient);
-        const again = await s.sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 5000, lenient);
-        assert.equal(again.decision.kind, 'grace');
-        assert.equal(again.session?.generation, 1);
-        assert.equal(again.session?.rotatedAt, T0 + 1000, 'a grace replay does not move the window');
-        assert.equal((await s.sessions.getSession(x.id))?.generation, 1);
-      });
-
-      it('treats the predecessor after the grace window as reuse and deletes the session', async () => {
-        const x = session();
-        await s.sessions.createSession(x, null);
-        await s.sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 1000, lenient);
-        const late = await s.sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 11_001 + 1, lenient);
-        assert.equal(late.decision.kind, 'reuse');
-        assert.equal(late.session?.userId, x.userId, 'the caller learns whose session it revoked');
-        assert.equal(await s.sessions.getSession(x.id), null);
-        const after = await s.sessions.rotate(x.id, { generation: 1, clientId: 'app' }, T0 + 12_000, lenient);
-        assert.equal(after.decision.kind, 'not_found', 'the newest token is dead too');
-      });
-
-      it('treats any older generation as reuse, even inside the window', async () => {
-        const x = session({ generation: 5, rotatedAt: T0 });
-        await s.sessions.createSession(x, null);
-        const out = await s.sessions.rotate(x.id, { generation: 3, clientId: 'app' }, T0 + 1, lenient);
-        assert.equal(out.decision.kind, 'reuse');
-        assert.equal(await s.sessions.getSession(x.id), null);
-      });
-
-      it('refuses a future generation without revoking', async () => {
-        const x = session({ generation: 2 });
-        await s.sessions.createSession(x, null);
-        const out = await s.sessions.rotate(x.id, { generation: 3, clientId: 'app' }, T0 + 1, strict);
-        assert.equal(out.decision.kind, 'future');
-        assert.deepEqual(await s.sessions.getSession(x.id), x);
-      });
-
-      it('refuses another client’s token without touching the session', async () => {
-        const x = session();
-        await s.sessions.createSession(x, null);
-        const out = await s.sessions.rotate(x.id, { generation: 0, clientId: 'other' }, T0 + 1, strict);
-        assert.equal(out.decision.kind, 'wrong_client');
-        assert.deepEqual(await s.sessions.getSession(x.id), x);
-      });
-
-      it('ends expired and idle sessions on use', async () => {
-        const abs = session({ expiresAt: T0 + 1000 });
-        const idle = session({ lastUsedAt: T0 - 25 * HOUR, createdAt: T0 - 25 * HOUR, rotatedAt: T0 - 25 * HOUR });
-        await s.sessions.createSession(abs, null);
-        await s.sessions.createSession(idle, null);
-        const a = await s.sessions.rotate(abs.id, { generation: 0, clientId: 'app' }, T0 + 1000, strict);
-        assert.deepEqual(a.decision, { kind: 'expired', reason: 'absolute' });
-        const i = await s.sessions.rotate(idle.id, { generation: 0, clientId: 'app' }, T0, strict);
-        assert.deepEqual(i.decision, { kind: 'expired', reason: 'idle' });
-        assert.equal(await s.sessions.getSession(abs.id), null);
-        assert.equal(await s.sessions.getSession(idle.id), null);
-      });
-
-      it('reports an unknown session as not_found', async () => {
-        const out = await s.sessions.rotate(newSessionId(newUserId()), { generation: 0, clientId: 'app' }, T0, strict);
-        assert.equal(out.decision.kind, 'not_found');
-        assert.equal(out.session, null);
-      });
-
-      it('50 concurrent rotations of one generation advance it exactly once (grace 0: one wins, session revoked)', async () => {
-        const x = session();
-        await s.sessions.createSession(x, null);
-        const outs = await Promise.all(
-          Array.from({ length: 50 }, () => s.sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 100, strict)),
-        );
-        const kinds = outs.map((o) => o.decision.kind);
-        assert.equal(kinds.filter((k) => k === 'rotate').length, 1, kinds.join(','));
-        assert.ok(kinds.every((k) => k === 'rotate' || k === 'reuse' || k === 'not_found'), kinds.join(','));
-        assert.ok(kinds.includes('reuse'));
-        assert.equal(await s.sessions.getSession(x.id), null);
-      });
-
-      it('50 concurrent rotations of one generation advance it exactly once (grace: all share generation 1)', async () => {
-        const x = session();
-        await s.sessions.createSession(x, null);
-        const outs = await Promise.all(
-          Array.from({ length: 50 }, () => s.sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 100, lenient)),
-        );
-        const kinds = outs.map((o) => o.decision.kind);
-        assert.equal(kinds.filter((k) => k === 'rotate').length, 1, kinds.join(','));
-        assert.equal(kinds.filter((k) => k === 'grace').length, 49, kinds.join(','));
-        assert.ok(outs.every((o) => o.session?.generation === 1));
-        assert.equal((await s.sessions.getSession(x.id))?.generation, 1);
-      });
-
-      it('deletes one session and reports what it deleted', async () => {
-        const x = session();
-        await s.sessions.createSession(x, null);
-        assert.deepEqual(await s.sessions.deleteSession(x.id), x);
-        assert.equal(await s.sessions.deleteSession(x.id), null);
-        assert.equal(await s.sessions.getSession(x.id), null);
-      });
-
-      it('deletes all of a user’s sessions, optionally but one, and no one else’s', async () => {
-        const userId = newUserId();
-        const mine = [0, 1, 2].map((i) => session({ userId, createdAt: T0 + i }));
-        const theirs = session();
-        for (const x of [...mine, theirs]) await s.sessions.createSession(x, null);
-        const ended = await s.sessions.deleteUserSessions(userId, mine[1]!.id);
-        assert.deepEqual(ended.sort(), [mine[0]!.id, mine[2]!.id].sort());
-        assert.deepEqual(
-          (await s.sessions.listSessions(userId, T0 + 10, strict)).map((x) => x.id),
-          [mine[1]!.id],
-        );
-        assert.deepEqual(await s.sessions.deleteUserSessions(userId), [mine[1]!.id]);
-        assert.deepEqual(await s.sessions.getSession(theirs.id), theirs);
-      });
+    it('refuses a second user with the same email, also under concurrency', async () => {
+      const email = `${randomBytes(6).toString('hex')}@example.com`;
+      const attempts = await Promise.allSettled(
+        Array.from({ length: 20 }, () => users.createUser({ id: newUserId(), email, passwordHash: 'h', createdAt: T0 })),
+      );
+      assert.equal(attempts.filter((a) => a.status === 'fulfilled').length, 1);
+      for (const a of attempts) if (a.status === 'rejected') assert.ok(a.reason instanceof EmailTakenError, String(a.reason));
     });
 
-    describe('revocation feed', () => {
-      it('keeps revocations until they lapse and delivers them live', async () => {
-        const got: string[] = [];
-        const stop = s.revocations.subscribe(
-          (r) => got.push(r.sessionId),
-          () => {},
-        );
-        const live = { sessionId: newSessionId(newUserId()), until: Date.now() + HOUR, reuse: true };
-        const lapsed = { sessionId: newSessionId(newUserId()), until: Date.now() - 1 };
-        await s.revocations.add(live);
-        await s.revocations.add(lapsed);
-        const deadline = Date.now() + 2000;
-        while (!got.includes(live.sessionId) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-        stop();
-        assert.ok(got.includes(live.sessionId), 'delivered to a subscriber');
-        const loaded = await s.revocations.loadActive(Date.now());
-        const active = loaded.map((r) => r.sessionId);
-        assert.ok(active.includes(live.sessionId));
-        assert.ok(!active.includes(lapsed.sessionId));
-        assert.equal(loaded.find((r) => r.sessionId === live.sessionId)?.reuse, true, 'the reuse flag survives');
-      });
+    it('updates a password hash only if it is still the expected one', async () => {
+      const u = { id: newUserId(), email: `${randomBytes(6).toString('hex')}@example.com`, passwordHash: 'old', createdAt: T0 };
+      await users.createUser(u);
+      await users.updatePasswordHash(u.id, 'not-old', 'wrong');
+      assert.equal((await users.findUserById(u.id))?.passwordHash, 'old');
+      await users.updatePasswordHash(u.id, 'old', 'new');
+      assert.equal((await users.findUserById(u.id))?.passwordHash, 'new');
+    });
+  });
+}
+
+/** The SessionStore contract: creation under the cap, the rotation decision applied atomically, deletion. */
+export function sessionStoreContract(subject: () => SessionStore): void {
+  describe('sessions', () => {
+    let sessions: SessionStore;
+    before(() => {
+      sessions = subject();
     });
 
-    describe('keys', () => {
-      it('creates exactly one active signing key under concurrent starts, and keeps it', async () => {
-        const results = await Promise.all(
-          Array.from({ length: 10 }, (_, i) => s.keys.ensureActiveSigningKey('EdDSA', () => signingKey('EdDSA', T0 + i), T0 + i)),
-        );
-        for (const keys of results) assert.equal(keys.filter((k) => k.retiredAt === null).length, 1);
-        const active = results[0]!.find((k) => k.retiredAt === null)!;
-        const again = await s.keys.ensureActiveSigningKey('EdDSA', () => signingKey('EdDSA', T0 + 99), T0 + 99);
-        assert.equal(again.find((k) => k.retiredAt === null)?.kid, active.kid);
-      });
-
-      it('retires the active key when the algorithm changes or on rotation, keeping the old one listed', async () => {
-        const before = (await s.keys.listSigningKeys()).find((k) => k.retiredAt === null)!;
-        const es = await s.keys.ensureActiveSigningKey('ES256', () => signingKey('ES256', T0 + 200), T0 + 200);
-        const active = es.filter((k) => k.retiredAt === null);
-        assert.equal(active.length, 1);
-        assert.equal(active[0]!.alg, 'ES256');
-        assert.equal(es.find((k) => k.kid === before.kid)?.retiredAt, T0 + 200);
-        const next = signingKey('ES256', T0 + 300);
-        const rotated = await s.keys.rotateSigningKey(next, T0 + 300);
-        assert.deepEqual(
-          rotated.filter((k) => k.retiredAt === null).map((k) => k.kid),
-          [next.kid],
-        );
-        assert.deepEqual(await s.keys.listSigningKeys(), rotated);
-      });
-
-      it('creates the refresh MAC secret once, whoever asks first', async () => {
-        const results = await Promise.all(
-          Array.from({ length: 10 }, (_, i) => s.keys.ensureMacKeys({ id: 1, secret: randomBytes(32), createdAt: T0 + i })),
-        );
-        const first = results[0]!;
-        assert.equal(first.length, 1);
-        for (const r of results) assert.ok(r[0]!.secret.equals(first[0]!.secret));
-      });
+    it('stores and returns a session unchanged', async () => {
+      const x = session();
+      assert.deepEqual(await sessions.createSession(x, null, strict), { evicted: [] });
+      assert.deepEqual(await sessions.getSession(x.id), x);
+      assert.equal(await sessions.getSession(newSessionId(newUserId())), null);
     });
 
-    describe('rate limits', () => {
-      it('counts hits in a window that expires, and resets', async () => {
-        const key = `t:${randomBytes(6).toString('hex')}`;
-        const now = Date.now();
-        assert.equal(await s.rateLimits.peek(key, now), null);
-        const hits = await Promise.all(Array.from({ length: 5 }, () => s.rateLimits.hit(key, 60_000, now)));
-        assert.deepEqual(hits.map((h) => h.count).sort((a, b) => a - b), [1, 2, 3, 4, 5]);
-        assert.equal((await s.rateLimits.peek(key, now))?.count, 5);
-        await s.rateLimits.reset(key);
-        assert.equal(await s.rateLimits.peek(key, now), null);
-        const short = `t:${randomBytes(6).toString('hex')}`;
-        await s.rateLimits.hit(short, 200, Date.now());
-        await new Promise((r) => setTimeout(r, 1100));
-        assert.equal(await s.rateLimits.peek(short, Date.now()), null, 'the window lapsed');
-      });
-
-      it('takes hits back atomically, removes a counter at 0 and never goes below it', async () => {
-        const key = `t:${randomBytes(6).toString('hex')}`;
-        const now = Date.now();
-        await Promise.all(Array.from({ length: 5 }, () => s.rateLimits.hit(key, 60_000, now)));
-        await Promise.all(Array.from({ length: 3 }, () => s.rateLimits.undo(key, now)));
-        assert.equal((await s.rateLimits.peek(key, now))?.count, 2);
-        await Promise.all(Array.from({ length: 4 }, () => s.rateLimits.undo(key, now)));
-        assert.equal(await s.rateLimits.peek(key, now), null);
-        await s.rateLimits.undo(key, now);
-        assert.equal((await s.rateLimits.hit(key, 60_000, now)).count, 1, 'a new window starts at 1, not below');
-      });
+    it('lists a user’s live sessions oldest first, without expired or idle ones', async () => {
+      const userId = newUserId();
+      const a = session({ userId, createdAt: T0, lastUsedAt: T0 });
+      const b = session({ userId, createdAt: T0 + 1000, lastUsedAt: T0 + 1000 });
+      const idle = session({ userId, createdAt: T0 - 2 * 24 * HOUR, lastUsedAt: T0 - 2 * 24 * HOUR, rotatedAt: T0 - 2 * 24 * HOUR });
+      const ended = session({ userId, createdAt: T0 - 10, expiresAt: T0 - 1 });
+      for (const x of [b, a, idle, ended]) await sessions.createSession(x, null, strict);
+      const listed = await sessions.listSessions(userId, T0 + 2000, strict);
+      assert.deepEqual(
+        listed.map((x) => x.id),
+        [a.id, b.id],
+      );
+      assert.deepEqual(await sessions.listSessions(newUserId(), T0, strict), []);
     });
 
-    it('reports healthy', async () => {
-      const checks = await s.health();
-      assert.ok(checks.length > 0 && checks.every((c) => c.ok));
+    it('ends the oldest sessions beyond the per-user cap, atomically with the insert', async () => {
+      const userId = newUserId();
+      const made = [0, 1, 2].map((i) => session({ userId, createdAt: T0 + i * 1000 }));
+      for (const x of made) await sessions.createSession(x, 3, strict);
+      const fourth = session({ userId, createdAt: T0 + 3000 });
+      const { evicted } = await sessions.createSession(fourth, 2, strict);
+      assert.deepEqual(evicted.sort(), [made[0]!.id, made[1]!.id].sort());
+      assert.deepEqual(
+        (await sessions.listSessions(userId, T0 + 4000, strict)).map((x) => x.id),
+        [made[2]!.id, fourth.id],
+      );
+      assert.equal(await sessions.getSession(made[0]!.id), null);
     });
+
+    // LATCHKEY_MAX_SESSIONS bounds what a user can still use. A session past its deadline cannot
+    // be used, so counting it would end a live one in its place (issue: SQLite evicted live A
+    // and kept the dead B). Both dead ones sit exactly on their deadline (`now >= deadline`).
+    it('counts toward the cap only sessions live at the login: not one idle for the idle timeout, nor one at its absolute end', async () => {
+      const userId = newUserId();
+      const live = session({ userId, createdAt: T0 - 72 * HOUR, rotatedAt: T0 - HOUR, lastUsedAt: T0 - HOUR });
+      const idle = session({ userId, createdAt: T0 - 48 * HOUR, rotatedAt: T0 - 24 * HOUR, lastUsedAt: T0 - 24 * HOUR });
+      const ended = session({ userId, createdAt: T0 - 36 * HOUR, rotatedAt: T0 - HOUR, lastUsedAt: T0 - HOUR, expiresAt: T0 });
+      for (const x of [live, idle, ended]) await sessions.createSession(x, null, strict);
+      const login = session({ userId });
+      assert.deepEqual(await sessions.createSession(login, 2, strict), { evicted: [] }, 'nothing live was over the cap, and the dead are not reported');
+      assert.deepEqual(await sessions.getSession(live.id), live, 'the live session stays');
+      assert.deepEqual(
+        (await sessions.listSessions(userId, T0, strict)).map((x) => x.id),
+        [live.id, login.id],
+      );
+    });
+
+    it('counts a session up to the last millisecond of its life, and then evicts the oldest live one', async () => {
+      const userId = newUserId();
+      const almostIdle = session({ userId, createdAt: T0 - 48 * HOUR, rotatedAt: T0 - 24 * HOUR + 1, lastUsedAt: T0 - 24 * HOUR + 1 });
+      const almostEnded = session({ userId, createdAt: T0 - 36 * HOUR, rotatedAt: T0 - HOUR, lastUsedAt: T0 - HOUR, expiresAt: T0 + 1 });
+      for (const x of [almostIdle, almostEnded]) await sessions.createSession(x, null, strict);
+      const login = session({ userId });
+      assert.deepEqual(await sessions.createSession(login, 2, strict), { evicted: [almostIdle.id] });
+      assert.deepEqual(
+        (await sessions.listSessions(userId, T0, strict)).map((x) => x.id),
+        [almostEnded.id, login.id],
+      );
+    });
+
+    it('rotates the current generation and records when', async () => {
+      const x = session();
+      await sessions.createSession(x, null, strict);
+      const out = await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 5000, strict);
+      assert.equal(out.decision.kind, 'rotate');
+      assert.deepEqual(out.session, { ...x, generation: 1, rotatedAt: T0 + 5000, lastUsedAt: T0 + 5000 });
+      assert.deepEqual(await sessions.getSession(x.id), out.session);
+    });
+
+    it('answers the immediate predecessor inside the grace window with the same generation', async () => {
+      const x = session();
+      await sessions.createSession(x, null, strict);
+      await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 1000, lenient);
+      const again = await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 5000, lenient);
+      assert.equal(again.decision.kind, 'grace');
+      assert.equal(again.session?.generation, 1);
+      assert.equal(again.session?.rotatedAt, T0 + 1000, 'a grace replay does not move the window');
+      assert.equal((await sessions.getSession(x.id))?.generation, 1);
+    });
+
+    it('treats the predecessor after the grace window as reuse and deletes the session', async () => {
+      const x = session();
+      await sessions.createSession(x, null, strict);
+      await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 1000, lenient);
+      const late = await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 11_001 + 1, lenient);
+      assert.equal(late.decision.kind, 'reuse');
+      assert.equal(late.session?.userId, x.userId, 'the caller learns whose session it revoked');
+      assert.equal(await sessions.getSession(x.id), null);
+      const after = await sessions.rotate(x.id, { generation: 1, clientId: 'app' }, T0 + 12_000, lenient);
+      assert.equal(after.decision.kind, 'not_found', 'the newest token is dead too');
+    });
+
+    it('treats any older generation as reuse, even inside the window', async () => {
+      const x = session({ generation: 5, rotatedAt: T0 });
+      await sessions.createSession(x, null, strict);
+      const out = await sessions.rotate(x.id, { generation: 3, clientId: 'app' }, T0 + 1, lenient);
+      assert.equal(out.decision.kind, 'reuse');
+      assert.equal(await sessions.getSession(x.id), null);
+    });
+
+    it('refuses a future generation without revoking', async () => {
+      const x = session({ generation: 2 });
+      await sessions.createSession(x, null, strict);
+      const out = await sessions.rotate(x.id, { generation: 3, clientId: 'app' }, T0 + 1, strict);
+      assert.equal(out.decision.kind, 'future');
+      assert.deepEqual(await sessions.getSession(x.id), x);
+    });
+
+    it('refuses another client’s token without touching the session', async () => {
+      const x = session();
+      await sessions.createSession(x, null, strict);
+      const out = await sessions.rotate(x.id, { generation: 0, clientId: 'other' }, T0 + 1, strict);
+      assert.equal(out.decision.kind, 'wrong_client');
+      assert.deepEqual(await sessions.getSession(x.id), x);
+    });
+
+    it('ends expired and idle sessions on use', async () => {
+      const abs = session({ expiresAt: T0 + 1000 });
+      const idle = session({ lastUsedAt: T0 - 25 * HOUR, createdAt: T0 - 25 * HOUR, rotatedAt: T0 - 25 * HOUR });
+      await sessions.createSession(abs, null, strict);
+      await sessions.createSession(idle, null, strict);
+      const a = await sessions.rotate(abs.id, { generation: 0, clientId: 'app' }, T0 + 1000, strict);
+      assert.deepEqual(a.decision, { kind: 'expired', reason: 'absolute' });
+      const i = await sessions.rotate(idle.id, { generation: 0, clientId: 'app' }, T0, strict);
+      assert.deepEqual(i.decision, { kind: 'expired', reason: 'idle' });
+      assert.equal(await sessions.getSession(abs.id), null);
+      assert.equal(await sessions.getSession(idle.id), null);
+    });
+
+    it('reports an unknown session as not_found', async () => {
+      const out = await sessions.rotate(newSessionId(newUserId()), { generation: 0, clientId: 'app' }, T0, strict);
+      assert.equal(out.decision.kind, 'not_found');
+      assert.equal(out.session, null);
+    });
+
+    it('50 concurrent rotations of one generation advance it exactly once (grace 0: one wins, session revoked)', async () => {
+      const x = session();
+      await sessions.createSession(x, null, strict);
+      const outs = await Promise.all(
+        Array.from({ length: 50 }, () => sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 100, strict)),
+      );
+      const kinds = outs.map((o) => o.decision.kind);
+      assert.equal(kinds.filter((k) => k === 'rotate').length, 1, kinds.join(','));
+      assert.ok(kinds.every((k) => k === 'rotate' || k === 'reuse' || k === 'not_found'), kinds.join(','));
+      assert.ok(kinds.includes('reuse'));
+      assert.equal(await sessions.getSession(x.id), null);
+    });
+
+    it('50 concurrent rotations of one generation advance it exactly once (grace: all share generation 1)', async () => {
+      const x = session();
+      await sessions.createSession(x, null, strict);
+      const outs = await Promise.all(
+        Array.from({ length: 50 }, () => sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 100, lenient)),
+      );
+      const kinds = outs.map((o) => o.decision.kind);
+      assert.equal(kinds.filter((k) => k === 'rotate').length, 1, kinds.join(','));
+      assert.equal(kinds.filter((k) => k === 'grace').length, 49, kinds.join(','));
+      assert.ok(outs.every((o) => o.session?.generation === 1));
+      assert.equal((await sessions.getSession(x.id))?.generation, 1);
+    });
+
+    it('deletes one session and reports what it deleted', async () => {
+      const x = session();
+      await sessions.createSession(x, null, strict);
+      assert.deepEqual(await sessions.deleteSession(x.id), x);
+      assert.equal(await sessions.deleteSession(x.id), null);
+      assert.equal(await sessions.getSession(x.id), null);
+    });
+
+    it('deletes all of a user’s sessions, optionally but one, and no one else’s', async () => {
+      const userId = newUserId();
+      const mine = [0, 1, 2].map((i) => session({ userId, createdAt: T0 + i }));
+      const theirs = session();
+      for (const x of [...mine, theirs]) await sessions.createSession(x, null, strict);
+      const ended = await sessions.deleteUserSessions(userId, mine[1]!.id);
+      assert.deepEqual(ended.sort(), [mine[0]!.id, mine[2]!.id].sort());
+      assert.deepEqual(
+        (await sessions.listSessions(userId, T0 + 10, strict)).map((x) => x.id),
+        [mine[1]!.id],
+      );
+      assert.deepEqual(await sessions.deleteUserSessions(userId), [mine[1]!.id]);
+      assert.deepEqual(await sessions.getSession(theirs.id), theirs);
+    });
+  });
+}
+
+/** The RevocationFeed contract: durable recent revocations, delivered live. */
+export function revocationFeedContract(subject: () => RevocationFeed): void {
+  describe('revocation feed', () => {
+    let feed: RevocationFeed;
+    before(() => {
+      feed = subject();
+    });
+
+    it('keeps revocations until they lapse and delivers them live', async () => {
+      const got: string[] = [];
+      const stop = feed.subscribe(
+        (r) => got.push(r.sessionId),
+        () => {},
+      );
+      const live = { sessionId: newSessionId(newUserId()), until: Date.now() + HOUR, reuse: true };
+      const lapsed = { sessionId: newSessionId(newUserId()), until: Date.now() - 1 };
+      await feed.add(live);
+      await feed.add(lapsed);
+      const deadline = Date.now() + 2000;
+      while (!got.includes(live.sessionId) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      stop();
+      assert.ok(got.includes(live.sessionId), 'delivered to a subscriber');
+      const loaded = await feed.loadActive(Date.now());
+      const active = loaded.map((r) => r.sessionId);
+      assert.ok(active.includes(live.sessionId));
+      assert.ok(!active.includes(lapsed.sessionId));
+      assert.equal(loaded.find((r) => r.sessionId === live.sessionId)?.reuse, true, 'the reuse flag survives');
+    });
+  });
+}
+
+/** The KeyStore contract. SQL adapters only: key material never enters Redis. */
+export function keyStoreContract(subject: () => KeyStore): void {
+  describe('keys', () => {
+    let keys: KeyStore;
+    before(() => {
+      keys = subject();
+    });
+
+    it('creates exactly one active signing key under concurrent starts, and keeps it', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => keys.ensureActiveSigningKey('EdDSA', () => signingKey('EdDSA', T0 + i), T0 + i)),
+      );
+      for (const keys of results) assert.equal(keys.filter((k) => k.retiredAt === null).length, 1);
+      const active = results[0]!.find((k) => k.retiredAt === null)!;
+      const again = await keys.ensureActiveSigningKey('EdDSA', () => signingKey('EdDSA', T0 + 99), T0 + 99);
+      assert.equal(again.find((k) => k.retiredAt === null)?.kid, active.kid);
+    });
+
+    it('retires the active key when the algorithm changes or on rotation, keeping the old one listed', async () => {
+      const before = (await keys.listSigningKeys()).find((k) => k.retiredAt === null)!;
+      const es = await keys.ensureActiveSigningKey('ES256', () => signingKey('ES256', T0 + 200), T0 + 200);
+      const active = es.filter((k) => k.retiredAt === null);
+      assert.equal(active.length, 1);
+      assert.equal(active[0]!.alg, 'ES256');
+      assert.equal(es.find((k) => k.kid === before.kid)?.retiredAt, T0 + 200);
+      const next = signingKey('ES256', T0 + 300);
+      const rotated = await keys.rotateSigningKey(next, T0 + 300);
+      assert.deepEqual(
+        rotated.filter((k) => k.retiredAt === null).map((k) => k.kid),
+        [next.kid],
+      );
+      assert.deepEqual(await keys.listSigningKeys(), rotated);
+    });
+
+    it('creates the refresh MAC secret once, whoever asks first', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => keys.ensureMacKeys({ id: 1, secret: randomBytes(32), createdAt: T0 + i })),
+      );
+      const first = results[0]!;
+      assert.equal(first.length, 1);
+      for (const r of results) assert.ok(r[0]!.secret.equals(first[0]!.secret));
+    });
+  });
+}
+
+/** The RateLimitStore contract. */
+export function rateLimitStoreContract(subject: () => RateLimitStore): void {
+  describe('rate limits', () => {
+    let rateLimits: RateLimitStore;
+    before(() => {
+      rateLimits = subject();
+    });
+
+    it('counts hits in a window that expires, and resets', async () => {
+      const key = `t:${randomBytes(6).toString('hex')}`;
+      const now = Date.now();
+      assert.equal(await rateLimits.peek(key, now), null);
+      const hits = await Promise.all(Array.from({ length: 5 }, () => rateLimits.hit(key, 60_000, now)));
+      assert.deepEqual(hits.map((h) => h.count).sort((a, b) => a - b), [1, 2, 3, 4, 5]);
+      assert.equal((await rateLimits.peek(key, now))?.count, 5);
+      await rateLimits.reset(key);
+      assert.equal(await rateLimits.peek(key, now), null);
+      const short = `t:${randomBytes(6).toString('hex')}`;
+      await rateLimits.hit(short, 200, Date.now());
+      await new Promise((r) => setTimeout(r, 1100));
+      assert.equal(await rateLimits.peek(short, Date.now()), null, 'the window lapsed');
+    });
+
+    it('takes hits back atomically, removes a counter at 0 and never goes below it', async () => {
+      const key = `t:${randomBytes(6).toString('hex')}`;
+      const now = Date.now();
+      await Promise.all(Array.from({ length: 5 }, () => rateLimits.hit(key, 60_000, now)));
+      await Promise.all(Array.from({ length: 3 }, () => rateLimits.undo(key, now)));
+      assert.equal((await rateLimits.peek(key, now))?.count, 2);
+      await Promise.all(Array.from({ length: 4 }, () => rateLimits.undo(key, now)));
+      assert.equal(await rateLimits.peek(key, now), null);
+      await rateLimits.undo(key, now);
+      assert.equal((await rateLimits.hit(key, 60_000, now)).count, 1, 'a new window starts at 1, not below');
+    });
+  });
+}
+
+/** Every adapter's bundle reports on its own backend. */
+export function healthContract(subject: () => { health(): Promise<HealthReport[]> }): void {
+  it('reports healthy', async () => {
+    const checks = await subject().health();
+    assert.ok(checks.length > 0 && checks.every((c) => c.ok));
   });
 }

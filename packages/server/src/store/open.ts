@@ -47,18 +47,17 @@ export async function openStores(config: Config): Promise<OpenedStores> {
   const useRedis = config.redisUrl !== null || (config.redisClusterNodes?.length ?? 0) > 0;
   if (!useRedis && config.databaseUrl === null) return openSqliteStores(config.dataDir);
 
-  const idleMs = config.sessionIdleSec * 1000;
   let redis: RedisStores | null = null;
   let postgres: PostgresStores | null = null;
   let sqlite: SqliteStores | null = null;
   try {
     if (useRedis) {
       const { openRedisStores } = await import('./redis/open.js');
-      redis = await openRedisStores({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, idleMs });
+      redis = await openRedisStores({ url: config.redisUrl, clusterNodes: config.redisClusterNodes });
     }
     if (config.databaseUrl !== null) {
       const { openPostgresStores } = await import('./postgres/open.js');
-      postgres = await openPostgresStores({ url: config.databaseUrl, idleMs });
+      postgres = await openPostgresStores({ url: config.databaseUrl });
     }
     else sqlite = openSqliteStores(config.dataDir);
   } catch (err) {

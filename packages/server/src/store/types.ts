@@ -45,8 +45,12 @@ export interface SessionStore {
   /**
    * Atomic: inserts the session and, when `maxSessions` is set, ends the user's oldest sessions
    * beyond the cap in the same operation. Returns the ids of the sessions it ended.
+   * The cap counts only the user's sessions live at the login (`session.lastUsedAt`, the moment
+   * of creation): not past their absolute end, nor idle for `policy.idleMs` or longer
+   * (`isSessionLive`). A session already over is never counted, nor reported as ended: it ended
+   * by itself, and an adapter may drop it in the same step.
    */
-  createSession(session: SessionRecord, maxSessions: number | null): Promise<{ evicted: string[] }>;
+  createSession(session: SessionRecord, maxSessions: number | null, policy: SessionPolicy): Promise<{ evicted: string[] }>;
   /**
    * Atomic, the heart of the product: reads the session, applies `decideRotation`, and writes
    * the result in one indivisible step. Under any concurrency at most one caller sees `rotate`

@@ -11,8 +11,6 @@ import { postgresUserStore } from './users.js';
 
 export interface PostgresStoreOptions {
   url: string;
-  /** Idle timeout (LATCHKEY_SESSION_IDLE in ms), for not counting dead sessions against the cap. */
-  idleMs: number;
   timeouts?: Partial<PostgresTimeouts>;
   poolSize?: number;
 }
@@ -36,7 +34,7 @@ export async function openPostgresStores(opts: PostgresStoreOptions): Promise<Po
   // Start-up may wait for a database that is still booting next to us (compose, CI).
   await migrate(opts.url, Math.max(timeouts.connectTimeoutMs, 5000));
   const pool = createPool(opts.url, timeouts, opts.poolSize);
-  const sessions = postgresSessionStore(pool, { idleMs: opts.idleMs });
+  const sessions = postgresSessionStore(pool);
   const revocations = postgresRevocationFeed(pool, {
     connectionString: opts.url,
     connectionTimeoutMillis: timeouts.connectTimeoutMs,

@@ -40,17 +40,18 @@ export interface PostgresSessionStore extends SessionStore {
   prune(now: number, idleMs: number): Promise<void>;
 }
 
-export function postgresSessionStore(pool: pg.Pool, opts: { idleMs: number }): PostgresSessionStore {
+export function postgresSessionStore(pool: pg.Pool): PostgresSessionStore {
   return {
-    createSession(s, maxSessions) {
+    createSession(s, maxSessions, policy) {
       return transaction(pool, async (c) => {
         if (maxSessions !== null) {
           await query(c, 'SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCKS.userSessions, s.userId]);
-          // Sessions already over must not count against the cap (nothing sweeps them between prunes).
+          // The cap counts only sessions live at the login (SessionStore.createSession), and nothing
+          // sweeps dead ones between prunes: they go first, unreported.
           await query(c, 'DELETE FROM sessions WHERE user_id = $1 AND (expires_at <= $2 OR last_used_at <= $3)', [
             s.userId,
             s.lastUsedAt,
-            s.lastUsedAt - opts.idleMs,
+            s.lastUsedAt - policy.idleMs,
           ]);
         }
         await query(

@@ -16,7 +16,8 @@ const toUser = (r: UserRow): UserRecord => ({
   email: r.email,
   passwordHash: r.password_hash,
   createdAt: int(r.created_at),
-  disabledAt: r.disabled_at === null ? null : int(r.disabled_at),
+  // Only when set: an enabled user reads back exactly as it was created.
+  ...(r.disabled_at !== null ? { disabledAt: int(r.disabled_at) } : {}),
 });
 
 export function postgresUserStore(pool: pg.Pool): UserStore {

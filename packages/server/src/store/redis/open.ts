@@ -9,8 +9,6 @@ import { defineSessionScripts, redisSessionStore } from './sessions.js';
 export interface RedisStoreOptions extends RedisTarget {
   /** Prepended to every key and channel (default `lk:`), so several deployments or tests can share a server. */
   prefix?: string;
-  /** Idle timeout for the TTL of new sessions (LATCHKEY_SESSION_IDLE in ms). */
-  idleMs: number;
   timeouts?: Partial<RedisTimeouts>;
   /** How long opening waits for the first connection before it gives up. */
   startTimeoutMs?: number;
@@ -48,7 +46,7 @@ export async function openRedisStores(opts: RedisStoreOptions): Promise<RedisSto
   const keys = keyLayout(opts.prefix ?? DEFAULT_PREFIX);
   const revocations = redisRevocationFeed(client, keys, { target: opts, timeouts });
   return {
-    sessions: redisSessionStore(client, keys, { idleMs: opts.idleMs }),
+    sessions: redisSessionStore(client, keys),
     revocations,
     rateLimits: redisRateLimitStore(client, keys),
     client,

@@ -2,11 +2,13 @@
 // without interleaving any other command, which is what makes each one atomic. Every script
 // touches the keys of a single hash tag, so it runs unchanged on Redis Cluster.
 //
-// Sessions: one hash per user group (see sessions.ts and session-record.ts for the layout). Each
-// session is two fields: `<tail>` its record and `<tail>:` its device label. Record offsets
-// (1-based, as Lua counts): 1-4 generation, 5-10 rotatedAt, 11-16 createdAt, 17-22 lastUsedAt,
-// 23-28 expiresAt, 29.. user id (mark byte 0 = 16-byte UUID follows, else its length), then the
-// client id (length byte + bytes).
+// Sessions: one hash per user group (see sessions.ts). Each session is two fields: `<tail>` its
+// record and `<tail>:` its device label. The record layout is session-record.ts's alone: the
+// helpers in RECORD_LUA are generated from its constants (the numbers' order, widths and offsets,
+// where the user id starts and how it is marked), and the scripts reach the numbers only as the
+// named locals NUMBER_LOCALS declares, so a change to the codec cannot leave the Lua reading the
+// old offsets. The values are templated into the script text, not passed as ARGV: EVALSHA of
+// the same one script per call, no extra arguments to parse on the hot path.
 // Nothing in a record can be replayed: a refresh token needs the MAC secret, which never enters Redis.
 //
 // Times are ms since the epoch on the caller's clock, passed in as ARGV; TTLs are set as
@@ -15,22 +17,31 @@
 // its longest-lived session: TTLs are only ever extended. A session past its deadline (the
 // earlier of its absolute end and idle deadline) is removed by the next create or list in its
 // group, and is refused by the rotation in any case.
-import { FIELD_CHARS } from './session-record.js';
+import { FIELD_CHARS, NUMBERS_BYTES, RECORD_NUMBERS, UUID_BYTES, UUID_MARK } from './session-record.js';
+
+// The generated pieces (Lua strings are 1-based, the codec's offsets 0-based).
+const NUMBERS_FORMAT = `>${RECORD_NUMBERS.map((n) => `I${n.bytes}`).join('')}`;
+const NUMBER_NAMES = RECORD_NUMBERS.map((n) => n.name).join(', ');
+/** Declares every number of record `a` as a local named after its SessionRecord field. */
+export const NUMBER_LOCALS = `local ${NUMBER_NAMES} = numbers(a)`;
+/** Record `a` with its numbers replaced by the current values of those locals. */
+export const REPACKED = `struct.pack('${NUMBERS_FORMAT}', ${NUMBER_NAMES}) .. a:sub(${NUMBERS_BYTES + 1})`;
+const USER_MARK_AT = NUMBERS_BYTES + 1;
 
 /** Up to this many fields (64 sessions: one listpack by Redis's defaults) a login tidies the whole group. */
 const FULL_SCAN_FIELDS = 128;
 /** Beyond it, without a session cap, a login tidies this many random fields. */
 const SAMPLE_FIELDS = 32;
 
-/** Shared by every session script. */
-const RECORD_LUA = `
+/** Shared by every session script (exported, with the pieces above, for the test that holds them to the codec). */
+export const RECORD_LUA = `
 local FIELD_CHARS = ${FIELD_CHARS}
-local function numbers(a) return struct.unpack('>I4I6I6I6I6', a) end
-local function userEnd(a) local m = a:byte(29) if m == 0 then return 45 end return 29 + m end
-local function userOf(a) return a:sub(29, userEnd(a)) end
+local function numbers(a) return struct.unpack('${NUMBERS_FORMAT}', a) end
+local function userEnd(a) local m = a:byte(${USER_MARK_AT}) if m == ${UUID_MARK} then return ${USER_MARK_AT + UUID_BYTES} end return ${USER_MARK_AT} + m end
+local function userOf(a) return a:sub(${USER_MARK_AT}, userEnd(a)) end
 local function clientOf(a) local p = userEnd(a) + 1 return a:sub(p + 1, p + a:byte(p)) end
 local function isRecord(name) return #name == FIELD_CHARS end
-local function pastDeadline(a, now, idle) local _, _, _, l, e = numbers(a) return now >= math.min(e, l + idle) end
+local function pastDeadline(a, now, idle) ${NUMBER_LOCALS} return now >= math.min(expiresAt, lastUsedAt + idle) end
 local function dropSession(key, name) redis.call('HDEL', key, name, name .. ':') end
 local function extendTtl(key, ttl) if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end end
 `;
@@ -62,7 +73,7 @@ for i = 1, #all, 2 do
     if pastDeadline(a, now, idle) then
       dropSession(KEYS[1], name)
     elseif userOf(a) == ARGV[4] then
-      local _, _, createdAt = numbers(a)
+      ${NUMBER_LOCALS}
       mine[#mine + 1] = {name, createdAt}
     end
   end
@@ -85,7 +96,8 @@ return victims
 
   /**
    * The rotation, mirroring decideRotation + applyRotation in src/domain/rotation.ts line for
-   * line (the shared contract suite holds both to the same outcomes).
+   * line (the contract suite and test/store/rotation.property.test.ts hold both to the same
+   * outcomes).
    * KEYS[1] group hash. ARGV: field, presented generation, presented client id, now, graceMs, idleMs, maxGeneration.
    * Returns {kind, reason, record, device} as they were before the script, or {'not_found'}.
    */
@@ -93,7 +105,7 @@ return victims
 local pair = redis.call('HMGET', KEYS[1], ARGV[1], ARGV[1] .. ':')
 local a = pair[1]
 if not a then return {'not_found'} end
-local n, rotatedAt, _, lastUsed, expiresAt = numbers(a)
+${NUMBER_LOCALS}
 local presented = tonumber(ARGV[2])
 local now = tonumber(ARGV[4])
 local grace = tonumber(ARGV[5])
@@ -103,28 +115,26 @@ if clientOf(a) ~= ARGV[3] then
   kind = 'wrong_client'
 elseif now >= expiresAt then
   kind, reason = 'expired', 'absolute'
-elseif now >= lastUsed + idle then
+elseif now >= lastUsedAt + idle then
   kind, reason = 'expired', 'idle'
-elseif presented == n then
-  if n >= tonumber(ARGV[7]) then kind, reason = 'expired', 'absolute' else kind = 'rotate' end
-elseif presented > n then
+elseif presented == generation then
+  if generation >= tonumber(ARGV[7]) then kind, reason = 'expired', 'absolute' else kind = 'rotate' end
+elseif presented > generation then
   kind = 'future'
-elseif presented == n - 1 and grace > 0 and now - rotatedAt <= grace then
+elseif presented == generation - 1 and grace > 0 and now - rotatedAt <= grace then
   kind = 'grace'
 else
   kind = 'reuse'
 end
-if kind == 'rotate' then
-  -- generation + 1 and rotatedAt = now; createdAt kept; lastUsedAt = now; the rest kept.
-  redis.call('HSET', KEYS[1], ARGV[1], struct.pack('>I4I6', n + 1, now) .. a:sub(11, 16) .. struct.pack('>I6', now) .. a:sub(23))
-elseif kind == 'grace' then
-  redis.call('HSET', KEYS[1], ARGV[1], a:sub(1, 16) .. struct.pack('>I6', now) .. a:sub(23))
-elseif kind == 'reuse' or kind == 'expired' then
-  dropSession(KEYS[1], ARGV[1])
-end
 if kind == 'rotate' or kind == 'grace' then
+  -- applyRotation: rotate advances the generation and restarts the grace window; both mark the use.
+  if kind == 'rotate' then generation, rotatedAt = generation + 1, now end
+  lastUsedAt = now
+  redis.call('HSET', KEYS[1], ARGV[1], ${REPACKED})
   -- The session now lives until the earlier of its absolute end and its new idle deadline.
   extendTtl(KEYS[1], math.min(expiresAt, now + idle) - now)
+elseif kind == 'reuse' or kind == 'expired' then
+  dropSession(KEYS[1], ARGV[1])
 end
 return {kind, reason, a, pair[2] or ''}
 `,

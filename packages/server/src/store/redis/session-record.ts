@@ -1,11 +1,14 @@
 // How one session is laid out inside its user group's Redis hash (see sessions.ts). Pure: bytes
-// in, records out; the Lua scripts read the same layout by offset (scripts.ts, RECORD_LUA).
+// in, records out. This file is the one definition of the layout: the Lua scripts read records
+// through helpers generated from the constants below (scripts.ts, RECORD_LUA), never through
+// offsets of their own.
 //
 // Two hash fields per session, both at most 64 bytes in the usual case, because a hash whose
 // every field and value is ≤ 64 bytes (Redis's default `hash-max-listpack-value`) stays a compact
 // listpack, about 60 bytes per field instead of ~100 in a hashtable:
 //   <id tail>   the record: generation u32, rotatedAt u48, createdAt u48, lastUsedAt u48,
-//               expiresAt u48 (ms, big-endian), then the user id, then the client id.
+//               expiresAt u48 (ms, big-endian; WIDTHS below is the definition), then the user
+//               id, then the client id.
 //               46 bytes + the client id with a UUID user: client ids up to 18 bytes keep it ≤ 64.
 //   <id tail>:  the device label (≤ 64 bytes by src/domain/device.ts).
 // The id tail is the session id without its group tag (the key already names the group).
@@ -14,10 +17,37 @@ import { SESSION_TAG_CHARS, sessionTag } from '../../domain/ids.js';
 import { isSessionId } from '../../domain/refresh-token.js';
 import type { SessionRecord } from '../../domain/session.js';
 
-/** Bytes before the user id; the Lua side reads the same offsets. */
-export const NUMBERS_BYTES = 28;
-/** First byte of the user id part: a canonical UUID follows as 16 raw bytes. Otherwise it is a byte length. */
-const UUID_MARK = 0;
+type NumberField = 'generation' | 'rotatedAt' | 'createdAt' | 'lastUsedAt' | 'expiresAt';
+
+/** The record's fixed part, in order: big-endian unsigned integers of these widths (ms for times). */
+const WIDTHS: ReadonlyArray<readonly [NumberField, number]> = [
+  ['generation', 4],
+  ['rotatedAt', 6],
+  ['createdAt', 6],
+  ['lastUsedAt', 6],
+  ['expiresAt', 6],
+];
+
+export interface RecordNumber {
+  name: NumberField;
+  /** 0-based byte offset in the record. */
+  at: number;
+  bytes: number;
+}
+
+let end = 0;
+/** Each number's place in the record, in record order (offsets follow from the widths). */
+export const RECORD_NUMBERS: readonly RecordNumber[] = WIDTHS.map(([name, bytes]) => {
+  const n = { name, at: end, bytes };
+  end += bytes;
+  return n;
+});
+/** Bytes before the user id, which starts at this offset. */
+export const NUMBERS_BYTES = end;
+const AT = Object.fromEntries(RECORD_NUMBERS.map((n) => [n.name, n])) as Record<NumberField, RecordNumber>;
+/** First byte of the user id part: a canonical UUID follows as UUID_BYTES raw bytes. Otherwise it is a byte length. */
+export const UUID_MARK = 0;
+export const UUID_BYTES = 16;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The user id as stored in a record; the scripts compare it byte for byte to find a user's sessions. */
@@ -31,8 +61,8 @@ export function encodeUserId(userId: string): Buffer {
 function decodeUserId(buf: Buffer, at: number): { userId: string; next: number } {
   const mark = buf[at]!;
   if (mark === UUID_MARK) {
-    const h = buf.toString('hex', at + 1, at + 17);
-    return { userId: `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`, next: at + 17 };
+    const h = buf.toString('hex', at + 1, at + 1 + UUID_BYTES);
+    return { userId: `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`, next: at + 1 + UUID_BYTES };
   }
   return { userId: buf.toString('utf8', at + 1, at + 1 + mark), next: at + 1 + mark };
 }
@@ -42,11 +72,7 @@ export function encodeRecord(s: SessionRecord): Buffer {
   const client = Buffer.from(s.clientId, 'utf8');
   if (client.length > 255) throw new Error('client id must be at most 255 bytes');
   const out = Buffer.allocUnsafe(NUMBERS_BYTES + user.length + 1 + client.length);
-  out.writeUInt32BE(s.generation, 0);
-  out.writeUIntBE(s.rotatedAt, 4, 6);
-  out.writeUIntBE(s.createdAt, 10, 6);
-  out.writeUIntBE(s.lastUsedAt, 16, 6);
-  out.writeUIntBE(s.expiresAt, 22, 6);
+  for (const n of RECORD_NUMBERS) out.writeUIntBE(s[n.name], n.at, n.bytes);
   user.copy(out, NUMBERS_BYTES);
   out[NUMBERS_BYTES + user.length] = client.length;
   client.copy(out, NUMBERS_BYTES + user.length + 1);
@@ -60,11 +86,11 @@ export function decodeRecord(id: string, record: Buffer, device: Buffer | string
     id,
     userId,
     clientId: record.toString('utf8', next + 1, next + 1 + clientLength),
-    generation: record.readUInt32BE(0),
-    rotatedAt: record.readUIntBE(4, 6),
-    createdAt: record.readUIntBE(10, 6),
-    lastUsedAt: record.readUIntBE(16, 6),
-    expiresAt: record.readUIntBE(22, 6),
+    generation: record.readUIntBE(AT.generation.at, AT.generation.bytes),
+    rotatedAt: record.readUIntBE(AT.rotatedAt.at, AT.rotatedAt.bytes),
+    createdAt: record.readUIntBE(AT.createdAt.at, AT.createdAt.bytes),
+    lastUsedAt: record.readUIntBE(AT.lastUsedAt.at, AT.lastUsedAt.bytes),
+    expiresAt: record.readUIntBE(AT.expiresAt.at, AT.expiresAt.bytes),
     device: device == null ? '' : device.toString(),
   };
 }

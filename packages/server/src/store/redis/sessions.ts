@@ -45,23 +45,18 @@ export function defineSessionScripts(client: RedisClient): void {
 
 const byAge = (a: SessionRecord, b: SessionRecord) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
-export interface RedisSessionStoreOptions {
-  /** Idle timeout used for the TTL of a new session (LATCHKEY_SESSION_IDLE); rotation uses the policy it is given. */
-  idleMs: number;
-}
-
-export function redisSessionStore(client: RedisClient, keys: KeyLayout, opts: RedisSessionStoreOptions): SessionStore {
+export function redisSessionStore(client: RedisClient, keys: KeyLayout): SessionStore {
   const cmd = client as unknown as SessionCommands;
   const fields = (tag: string, names: Buffer[]) => names.map((n) => tag + n.toString());
 
   return {
-    async createSession(s, maxSessions) {
+    async createSession(s, maxSessions, policy) {
       const tag = userTag(s.userId);
       const at = locate(s.id);
       // Ids come from newSessionId(userId); any other id could not be found again by its token.
       if (!at || at.tag !== tag) throw new Error('session id does not carry its user’s tag');
       // The TTL is a duration from the session's own clock (lastUsedAt is "now" at creation).
-      const ttl = sessionDeadline(s, opts.idleMs) - s.lastUsedAt;
+      const ttl = sessionDeadline(s, policy.idleMs) - s.lastUsedAt;
       // Already over: storing it would only give Redis something to delete.
       if (ttl <= 0) return { evicted: [] };
       const evicted = await guard(
@@ -72,7 +67,7 @@ export function redisSessionStore(client: RedisClient, keys: KeyLayout, opts: Re
           s.device,
           encodeUserId(s.userId),
           s.lastUsedAt,
-          opts.idleMs,
+          policy.idleMs,
           ttl,
           maxSessions === null ? '' : maxSessions,
         ),

@@ -37,8 +37,12 @@ export function sqliteSessionStore(db: SqliteDb): SessionStore & { prune(now: nu
   const del = db.prepare('DELETE FROM sessions WHERE id = ?');
   const update = db.prepare('UPDATE sessions SET generation = ?, rotated_at = ?, last_used_at = ? WHERE id = ?');
   const prune = db.prepare('DELETE FROM sessions WHERE expires_at <= ? OR last_used_at <= ?');
+  const dropUsersDead = db.prepare('DELETE FROM sessions WHERE user_id = ? AND (expires_at <= ? OR last_used_at <= ?)');
 
-  const create = db.transaction((s: SessionRecord, max: number | null): string[] => {
+  const create = db.transaction((s: SessionRecord, max: number | null, idleMs: number): string[] => {
+    // The cap counts only sessions live at the login (SessionStore.createSession); the user's dead
+    // ones go first, unreported, so they can neither take a live session's place nor be counted.
+    if (max !== null) dropUsersDead.run(s.userId, s.lastUsedAt, s.lastUsedAt - idleMs);
     insert.run(s);
     if (max === null) return [];
     const all = byUser.all(s.userId);
@@ -76,9 +80,9 @@ export function sqliteSessionStore(db: SqliteDb): SessionStore & { prune(now: nu
   });
 
   return {
-    async createSession(s, max) {
+    async createSession(s, max, policy) {
       // IMMEDIATE takes the write lock up front so two processes on one file cannot both pass the cap check.
-      return { evicted: create.immediate(s, max) };
+      return { evicted: create.immediate(s, max, policy.idleMs) };
     },
     async rotate(sid, presented, now, policy) {
       return rotate.immediate(sid, presented, now, policy);

@@ -10,7 +10,14 @@ interface UserRow {
   disabled_at: number | null;
 }
 
-const toUser = (r: UserRow): UserRecord => ({ id: r.id, email: r.email, passwordHash: r.password_hash, createdAt: r.created_at, disabledAt: r.disabled_at });
+// disabledAt only when set: an enabled user reads back exactly as it was created.
+const toUser = (r: UserRow): UserRecord => ({
+  id: r.id,
+  email: r.email,
+  passwordHash: r.password_hash,
+  createdAt: r.created_at,
+  ...(r.disabled_at !== null ? { disabledAt: r.disabled_at } : {}),
+});
 
 /** LIKE with the pattern's own wildcards escaped: a search for "a_b" finds "a_b" only. */
 export function likeContains(text: string): string {
