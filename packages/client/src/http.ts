@@ -12,8 +12,26 @@ export async function send(fetchImpl: FetchLike, input: RequestInfo | URL, init?
     return await fetchImpl(input, init);
   } catch (error) {
     if (isAbortError(error)) throw error;
-    throw new LatchkeyError('network_error', 'could not reach the server', { cause: error });
+    throw new LatchkeyError('network_error', networkErrorMessage(input), { cause: error });
   }
+}
+
+/**
+ * A browser reports a CORS refusal as a bare network failure, indistinguishable from an outage,
+ * so when the call crossed origins the message says what to check (issue 12: a cross-origin SPA
+ * used to get only `network_error`).
+ */
+function networkErrorMessage(input: RequestInfo | URL): string {
+  const page = (globalThis as { location?: { origin?: unknown } }).location?.origin;
+  if (typeof page !== 'string' || page === 'null') return 'could not reach the server';
+  let target: string;
+  try {
+    target = new URL(typeof input === 'string' || input instanceof URL ? input : input.url, page).origin;
+  } catch {
+    return 'could not reach the server';
+  }
+  if (target === page) return 'could not reach the server';
+  return `could not reach the server at ${target}; from ${page} this is also how a CORS refusal looks: check that the server lists ${page} in LATCHKEY_CORS_ORIGINS`;
 }
 
 function isAbortError(error: unknown): boolean {

@@ -24,6 +24,8 @@ export const REASONS = [
   'rate_limited',
   /** An operator disabled the account: sign-up with its address and login are refused until enabled. */
   'account_disabled',
+  /** A browser request from an origin that is neither the server's own nor in LATCHKEY_CORS_ORIGINS. */
+  'origin_not_allowed',
   // Bearer routes and @latchkey/verify.
   /** No access token was sent (RFC 6750 §3.1). */
   'access_token_missing',

@@ -45,6 +45,8 @@ export interface Config {
   adminHost: string;
   /** null: no management listener (and no metrics collected); 0: any free port. */
   adminPort: number | null;
+  /** Origins (scheme://host[:port]) that browsers may call the API from, besides the server's own. */
+  corsOrigins: string[];
 }
 
 export class ConfigError extends Error {
@@ -115,6 +117,26 @@ function trustProxy(env: Env): boolean | string[] {
     if (!named && (family === 0 || !bitsOk || extra !== undefined)) throw new ConfigError('LATCHKEY_TRUST_PROXY', expected, raw);
   }
   return list;
+}
+
+/** Exact origins only: a wildcard would hand every site the credential endpoints (issue 12). */
+function corsOrigins(env: Env): string[] {
+  const raw = (env.LATCHKEY_CORS_ORIGINS ?? '').trim();
+  if (raw === '') return [];
+  const expected = 'comma-separated origins like https://app.example.com (scheme, host and port only)';
+  return raw.split(',').map((o) => {
+    const t = o.trim();
+    let u: URL;
+    try {
+      u = new URL(t);
+    } catch {
+      throw new ConfigError('LATCHKEY_CORS_ORIGINS', expected, raw);
+    }
+    if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.origin !== t.replace(/\/$/, '') || u.username || u.password) {
+      throw new ConfigError('LATCHKEY_CORS_ORIGINS', expected, raw);
+    }
+    return u.origin;
+  });
 }
 
 const DAY = 86_400;
@@ -205,5 +227,6 @@ export function loadConfig(env: Env = process.env): Config {
     // Loopback by default: metrics and the admin API are for operators, not the internet.
     adminHost: (env.LATCHKEY_ADMIN_HOST ?? '').trim() || '127.0.0.1',
     adminPort,
+    corsOrigins: corsOrigins(env),
   };
 }

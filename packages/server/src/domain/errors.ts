@@ -70,6 +70,7 @@ export const Errors = {
   // ASVS 5.0 V7.4: a disabled account gets no session; said only after the password check.
   accountDisabled: () => new AuthError('access_denied', 'account_disabled', 'this account is disabled'),
   adminKeyInvalid: () => new AuthError('invalid_token', 'admin_key_invalid', 'admin API key required'),
+  originNotAllowed: () => new AuthError('access_denied', 'origin_not_allowed', 'requests from this origin are not allowed'),
 };
 
 /** Thrown by store adapters when their backend cannot be reached; HTTP maps it to 503. */

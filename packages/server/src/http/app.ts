@@ -8,6 +8,7 @@ import { clientErrorHandler, errorHandler, errorReasonOf, sendError } from './er
 import { accountRoutes } from './routes/account.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
+import { registerCors, sameOriginOrListed } from './origins.js';
 import { wellKnownRoutes } from './routes/well-known.js';
 
 export type AppPlugin = (app: FastifyInstance, ctx: AuthContext) => void | Promise<void>;
@@ -117,6 +118,11 @@ export async function buildApp(ctx: AuthContext, opts: AppOptions): Promise<Fast
       done();
     });
   }
+
+  await registerCors(app, ctx.config);
+  // Every /auth/ route takes credentials or acts on an account: foreign browser origins are refused.
+  const originGuard = sameOriginOrListed(ctx.config);
+  app.addHook('onRequest', (req, reply, done) => (req.url.startsWith('/auth/') ? originGuard(req, reply, done) : done()));
 
   authRoutes(app, ctx);
   accountRoutes(app, ctx);
