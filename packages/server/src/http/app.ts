@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { AuthContext } from '../auth/context.js';
 import { assertNoDuplicateKeys } from '@latchkey/core';
 import { clientErrorHandler, errorHandler, errorReasonOf, sendError } from './errors.js';
+import { openApiRoute, registerOpenApi } from './openapi.js';
 import { accountRoutes } from './routes/account.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
@@ -75,6 +76,7 @@ export async function buildApp(ctx: AuthContext, opts: AppOptions): Promise<Fast
     logController: new LogController({ disableRequestLogging: true }),
   });
   app.decorateRequest('claims', null);
+  await registerOpenApi(app);
   await app.register(formbody, { bodyLimit: ctx.config.bodyLimitBytes });
   // Form and JSON only: text/plain (a CORS-simple type Fastify parses by default) is a 415.
   // A JSON body naming a member twice is a parameter given twice (RFC 6749 §3.2): JSON.parse
@@ -128,6 +130,7 @@ export async function buildApp(ctx: AuthContext, opts: AppOptions): Promise<Fast
   accountRoutes(app, ctx);
   wellKnownRoutes(app, ctx);
   healthRoutes(app, ctx);
+  openApiRoute(app);
   for (const p of opts.plugins ?? []) await p(app, ctx);
   return app;
 }

@@ -1,5 +1,8 @@
-// JSON schemas for every body, query and param. Types are never coerced (the app's Ajv runs with
-// coerceTypes off), so `{"password":["a"]}` or `{"email":{"$ne":null}}` is a 400, not a lookup.
+// JSON schemas for every body, query and param, and for every answer. Types are never coerced (the
+// app's Ajv runs with coerceTypes off), so `{"password":["a"]}` or `{"email":{"$ne":null}}` is a
+// 400, not a lookup.
+import { REASONS, type Reason } from '@latchkey/core';
+import type { ErrorCode } from '../domain/errors.js';
 
 const clientId = { type: 'string', minLength: 1, maxLength: 64 } as const;
 // No control characters: an address never has one, and PostgreSQL refuses NUL in text outright
@@ -62,4 +65,366 @@ export const endAllQuery = {
   additionalProperties: false,
 } as const;
 
-export const noQuery = { type: 'object', additionalProperties: false, maxProperties: 0 } as const;
+// `properties: {}` changes nothing for validation; without it @fastify/swagger lists the schema's
+// own keywords (type, maxProperties…) as query parameters.
+export const noQuery = { type: 'object', properties: {}, additionalProperties: false, maxProperties: 0 } as const;
+
+// ---------------------------------------------------------------------------------------------
+// Answers. These schemas document the responses (the OpenAPI document at /openapi.json is built
+// from them); they do not serialize them (see openapi.ts). test/http/openapi.test.ts drives a real
+// server into every status listed here and validates what it really sent against them.
+
+/** Every `error` code the server sends: RFC 6749 §5.2 and RFC 6750 §3, plus Latchkey's own. */
+export const ERROR_CODES = [
+  'invalid_request',
+  'invalid_grant',
+  'invalid_client',
+  'unsupported_grant_type',
+  'invalid_token',
+  'invalid_credentials',
+  'email_taken',
+  'not_found',
+  'rate_limited',
+  'access_denied',
+  'temporarily_unavailable',
+  'server_error',
+] as const satisfies readonly ErrorCode[];
+// Fails to compile when ErrorCode gains a code that the document would not list.
+export const ERROR_CODES_COMPLETE: Exclude<ErrorCode, (typeof ERROR_CODES)[number]> extends never ? true : never = true;
+
+const timestamp = { type: 'string', format: 'date-time' } as const;
+const uri = { type: 'string', format: 'uri' } as const;
+const ALGS = ['EdDSA', 'ES256', 'RS256'] as const;
+
+// auth/issue-tokens.ts: TokenResponse.
+const TOKEN_PROPERTIES = {
+  access_token: { type: 'string', description: 'JWT (RFC 9068 claims plus `sid`), sent as `Authorization: Bearer`.' },
+  token_type: { type: 'string', enum: ['Bearer'] },
+  expires_in: { type: 'integer', minimum: 1, description: 'Access token lifetime in seconds (LATCHKEY_ACCESS_TTL).' },
+  refresh_token: { type: 'string', description: 'Opaque and single-use: each refresh answers with its successor.' },
+} as const;
+const TOKEN_REQUIRED = ['access_token', 'token_type', 'expires_in', 'refresh_token'] as const;
+
+// Shared schemas, added with app.addSchema: @fastify/swagger lists each as components.schemas.<$id>
+// and routes refer to them as `<$id>#`.
+export const sharedSchemas = [
+  {
+    $id: 'ErrorBody',
+    type: 'object',
+    description:
+      'The one error body. `error` is the RFC 6749 §5.2 / RFC 6750 §3 code (a Latchkey code where no RFC applies); `reason` is the stable, ' +
+      'machine-readable reason clients decide on (adding one is compatible, renaming or removing one is not); `error_description` is for people ' +
+      'and may be reworded at any time.',
+    required: ['error', 'error_description', 'reason'],
+    properties: {
+      error: { type: 'string', enum: ERROR_CODES },
+      error_description: { type: 'string' },
+      reason: { type: 'string', enum: REASONS },
+    },
+  },
+  { $id: 'TokenResponse', type: 'object', description: 'RFC 6749 §5.1 token response.', required: TOKEN_REQUIRED, properties: TOKEN_PROPERTIES },
+  {
+    $id: 'User',
+    type: 'object',
+    required: ['id', 'email', 'createdAt'],
+    properties: {
+      id: { type: 'string' },
+      email: { type: 'string', description: 'Trimmed and lower-cased.' },
+      createdAt: timestamp,
+    },
+  },
+  {
+    $id: 'Session',
+    type: 'object',
+    required: ['id', 'createdAt', 'lastUsedAt', 'device', 'current'],
+    properties: {
+      id: { type: 'string', description: 'Names the session in DELETE /auth/sessions/{id}.' },
+      createdAt: timestamp,
+      lastUsedAt: timestamp,
+      device: { type: 'string', description: 'A short label derived from the User-Agent, e.g. "Firefox 130 on Windows".' },
+      current: { type: 'boolean', description: 'Whether this is the session of the access token used.' },
+    },
+  },
+  {
+    $id: 'JwkSet',
+    type: 'object',
+    description: 'RFC 7517 JWK Set: the public keys access tokens are signed with (more than one while keys rotate); never a private member.',
+    required: ['keys'],
+    properties: {
+      keys: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['kty', 'kid', 'alg', 'use'],
+          properties: {
+            kty: { type: 'string', enum: ['OKP', 'EC', 'RSA'] },
+            crv: { type: 'string', enum: ['Ed25519', 'P-256'], description: 'OKP and EC keys.' },
+            x: { type: 'string', description: 'OKP and EC keys.' },
+            y: { type: 'string', description: 'EC keys.' },
+            n: { type: 'string', description: 'RSA keys.' },
+            e: { type: 'string', description: 'RSA keys.' },
+            kid: { type: 'string' },
+            alg: { type: 'string', enum: ALGS },
+            use: { type: 'string', enum: ['sig'] },
+          },
+        },
+      },
+    },
+  },
+  {
+    $id: 'ServerMetadata',
+    type: 'object',
+    description: 'RFC 8414 §2 authorization server metadata, plus Latchkey’s own endpoints for client libraries.',
+    required: [
+      'issuer',
+      'token_endpoint',
+      'revocation_endpoint',
+      'jwks_uri',
+      'grant_types_supported',
+      'response_types_supported',
+      'token_endpoint_auth_methods_supported',
+      'revocation_endpoint_auth_methods_supported',
+      'login_endpoint',
+      'signup_endpoint',
+      'sessions_endpoint',
+      'access_token_signing_alg_values_supported',
+    ],
+    properties: {
+      issuer: { type: 'string', description: 'LATCHKEY_ISSUER: the `iss` of every access token.' },
+      token_endpoint: uri,
+      revocation_endpoint: uri,
+      jwks_uri: uri,
+      grant_types_supported: { type: 'array', items: { type: 'string', enum: ['refresh_token'] } },
+      response_types_supported: { type: 'array', maxItems: 0, description: 'None: there is no authorization endpoint.' },
+      token_endpoint_auth_methods_supported: { type: 'array', items: { type: 'string', enum: ['none'] } },
+      revocation_endpoint_auth_methods_supported: { type: 'array', items: { type: 'string', enum: ['none'] } },
+      login_endpoint: uri,
+      signup_endpoint: uri,
+      sessions_endpoint: uri,
+      access_token_signing_alg_values_supported: { type: 'array', items: { type: 'string', enum: ALGS } },
+    },
+  },
+  {
+    $id: 'Health',
+    type: 'object',
+    required: ['status', 'checks'],
+    properties: {
+      status: { type: 'string', enum: ['ok', 'degraded'] },
+      checks: {
+        type: 'object',
+        description: 'One member per backing store in use: sqlite, redis, postgres.',
+        additionalProperties: { type: 'string', enum: ['ok', 'down'] },
+      },
+    },
+  },
+] as const;
+
+type SchemaId = (typeof sharedSchemas)[number]['$id'];
+const ref = (id: SchemaId) => ({ $ref: `${id}#` }) as const;
+
+interface Header {
+  type: 'string';
+  description: string;
+  enum?: readonly string[];
+  pattern?: string;
+}
+// Every header documented here is sent on every answer of its status: openapi.ts marks them all
+// required, and the coverage test checks that they are there and match.
+const NO_STORE: Record<string, Header> = {
+  'Cache-Control': { type: 'string', enum: ['no-store'], description: 'RFC 6749 §5.1: tokens and user data are never cached.' },
+  Pragma: { type: 'string', enum: ['no-cache'], description: 'The same, for HTTP/1.0 caches.' },
+};
+const publicFor = (sec: number): Record<string, Header> => ({
+  'Cache-Control': { type: 'string', enum: [`public, max-age=${sec}`], description: `Cacheable for ${sec} s.` },
+});
+const BEARER_CHALLENGE: Record<string, Header> = {
+  'WWW-Authenticate': {
+    type: 'string',
+    pattern: '^Bearer realm="latchkey"(, error="invalid_token", error_description="[^"]*")?$',
+    description: 'RFC 6750 §3: a bare challenge when no token was sent (§3.1), error="invalid_token" otherwise.',
+  },
+};
+const RETRY_AFTER: Record<string, Header> = {
+  'Retry-After': { type: 'string', pattern: '^[0-9]+$', description: 'Seconds to wait before trying again.' },
+};
+
+// @fastify/swagger takes a response's description from `x-response-description` (a plain
+// `description` would be copied into the body schema too), except beside a `$ref`, which it
+// replaces by the target, so there only a plain `description` survives.
+function answer(description: string, schema: object, headers?: Record<string, Header>) {
+  const key = '$ref' in schema ? 'description' : 'x-response-description';
+  return { [key]: description, ...(headers ? { headers } : {}), ...schema };
+}
+const noContent = (description: string) => ({ 'x-response-description': description, type: 'null' }) as const;
+
+/** A refusal: the shared error body, narrowed to the codes and reasons this status carries on this route. */
+function refusal(description: string, pairs: ReadonlyArray<readonly [ErrorCode, Reason]>, headers?: Record<string, Header>) {
+  const error = [...new Set(pairs.map(([c]) => c))];
+  const reason = [...new Set(pairs.map(([, r]) => r))];
+  return answer(description, { allOf: [ref('ErrorBody'), { properties: { error: { enum: error }, reason: { enum: reason } } }] }, headers);
+}
+
+const REQUEST_INVALID = ['invalid_request', 'request_invalid'] as const;
+const CLIENT_UNKNOWN = ['invalid_client', 'client_unknown'] as const;
+
+/** Refused before the handler runs, on any route that parses a body (every POST and DELETE, asked for or not). */
+const bodyRefusals = {
+  413: refusal('The body is over LATCHKEY_BODY_LIMIT.', [['invalid_request', 'body_too_large']]),
+  415: refusal('The body is neither application/json nor application/x-www-form-urlencoded.', [['invalid_request', 'content_type_unsupported']]),
+};
+const internal = { 500: refusal('An internal error (logged); never the answer to bad input.', [['server_error', 'internal_error']]) };
+const storeDown = { 503: refusal('A backing store is unreachable: retry after Retry-After.', [['temporarily_unavailable', 'unavailable']], RETRY_AFTER) };
+const bearerRefused = {
+  401: refusal(
+    'No access token (access_token_missing), an invalid or expired one (access_token_invalid), or one whose session has ended (session_revoked).',
+    [
+      ['invalid_token', 'access_token_missing'],
+      ['invalid_token', 'access_token_invalid'],
+      ['invalid_token', 'session_revoked'],
+    ],
+    BEARER_CHALLENGE,
+  ),
+};
+const unparsable = (what: string) => ({ 400: refusal(what, [REQUEST_INVALID]) });
+
+export const signupResponses = {
+  201: answer(
+    'The account and its first session: the user and a token response.',
+    {
+      type: 'object',
+      required: ['user', ...TOKEN_REQUIRED],
+      properties: { user: ref('User'), ...TOKEN_PROPERTIES },
+    },
+    NO_STORE,
+  ),
+  400: refusal('Invalid parameters (request_invalid, also for an address that cannot be one) or an unknown client_id (client_unknown).', [REQUEST_INVALID, CLIENT_UNKNOWN]),
+  403: refusal('The address belongs to an account an operator has disabled.', [['access_denied', 'account_disabled']]),
+  409: refusal('An account with this email already exists, whatever its case.', [['email_taken', 'email_taken']]),
+  ...bodyRefusals,
+  ...internal,
+  ...storeDown,
+} as const;
+
+export const loginResponses = {
+  200: answer('A new session.', ref('TokenResponse'), NO_STORE),
+  400: refusal('Invalid parameters (request_invalid) or an unknown client_id (client_unknown).', [REQUEST_INVALID, CLIENT_UNKNOWN]),
+  401: refusal('Wrong email or password; an unknown email answers exactly the same.', [['invalid_credentials', 'credentials_invalid']]),
+  403: refusal('The password is right but an operator has disabled the account (said only after the password check).', [['access_denied', 'account_disabled']]),
+  ...bodyRefusals,
+  429: refusal('Too many failed attempts for this account or from this source.', [['rate_limited', 'rate_limited']], RETRY_AFTER),
+  ...internal,
+  ...storeDown,
+} as const;
+
+export const tokenResponses = {
+  200: answer('Rotated: a new access token and the successor refresh token.', ref('TokenResponse'), NO_STORE),
+  400: refusal(
+    'RFC 6749 §5.2. invalid_grant: not a refresh token this server issued (refresh_token_invalid); an older token of the session was replayed, ' +
+      'so the session is revoked (refresh_token_reused, also for every later attempt with that session’s tokens); the session expired ' +
+      '(session_expired) or ended (session_ended); the token was issued to another client (client_mismatch). invalid_client: unknown client_id. ' +
+      'unsupported_grant_type: anything but refresh_token. invalid_request: a parameter missing, invalid or repeated.',
+    [
+      ['invalid_grant', 'refresh_token_invalid'],
+      ['invalid_grant', 'refresh_token_reused'],
+      ['invalid_grant', 'session_expired'],
+      ['invalid_grant', 'session_ended'],
+      ['invalid_grant', 'client_mismatch'],
+      CLIENT_UNKNOWN,
+      ['unsupported_grant_type', 'grant_type_unsupported'],
+      REQUEST_INVALID,
+    ],
+  ),
+  ...bodyRefusals,
+  ...internal,
+  ...storeDown,
+} as const;
+
+export const revokeResponses = {
+  200: answer('RFC 7009 §2.2: the same answer whether the token was genuine, unknown, malformed or another client’s.', {
+    type: 'object',
+    properties: {},
+    additionalProperties: false,
+  }),
+  400: refusal('No token (request_invalid) or an unknown client_id (client_unknown).', [REQUEST_INVALID, CLIENT_UNKNOWN]),
+  ...bodyRefusals,
+  ...internal,
+  ...storeDown,
+} as const;
+
+export const logoutResponses = {
+  204: noContent('The caller’s session has ended: its access and refresh tokens are refused from now on.'),
+  ...unparsable('A body that cannot be parsed (none is needed).'),
+  ...bearerRefused,
+  ...bodyRefusals,
+  ...internal,
+  ...storeDown,
+} as const;
+
+export const meResponses = {
+  200: answer('The caller’s user record.', { type: 'object', required: ['user'], properties: { user: ref('User') } }, NO_STORE),
+  ...unparsable('A query string (none is accepted).'),
+  ...bearerRefused,
+  ...internal,
+  ...storeDown,
+} as const;
+
+export const sessionsResponses = {
+  200: answer(
+    'The caller’s live sessions, oldest first.',
+    { type: 'object', required: ['sessions'], properties: { sessions: { type: 'array', items: ref('Session') } } },
+    NO_STORE,
+  ),
+  ...unparsable('A query string (none is accepted).'),
+  ...bearerRefused,
+  ...internal,
+  ...storeDown,
+} as const;
+
+export const endSessionResponses = {
+  204: noContent('The session has ended.'),
+  ...unparsable('An id that cannot name a session, or a body that cannot be parsed.'),
+  ...bearerRefused,
+  404: refusal('None of the caller’s sessions has this id: another user’s session answers the same as an unknown id.', [['not_found', 'not_found']]),
+  ...bodyRefusals,
+  ...internal,
+  ...storeDown,
+} as const;
+
+export const endAllSessionsResponses = {
+  204: noContent('The sessions have ended.'),
+  ...unparsable('`others` other than true or false, or given twice; another query parameter; a body that cannot be parsed.'),
+  ...bearerRefused,
+  ...bodyRefusals,
+  ...internal,
+  ...storeDown,
+} as const;
+
+export const jwksResponses = {
+  200: answer('The public keys.', ref('JwkSet'), publicFor(60)),
+  ...internal,
+} as const;
+
+export const metadataResponses = {
+  200: answer('The metadata.', ref('ServerMetadata'), publicFor(300)),
+  ...internal,
+} as const;
+
+export const healthResponses = {
+  200: answer('Every backing store answered.', ref('Health')),
+  503: answer('A backing store did not answer (within 1.5 s); `checks` names it.', ref('Health')),
+  ...internal,
+} as const;
+
+export const openApiResponses = {
+  200: answer(
+    'This document.',
+    {
+      type: 'object',
+      required: ['openapi', 'info', 'paths'],
+      properties: { openapi: { type: 'string', enum: ['3.1.0'] } },
+      additionalProperties: true,
+    },
+    { 'Cache-Control': { type: 'string', enum: ['no-cache'], description: 'Revalidate: the document changes with the server version.' } },
+  ),
+  ...internal,
+} as const;

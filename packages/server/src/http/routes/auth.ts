@@ -7,7 +7,7 @@ import type { ClientInfo } from '../../auth/start-session.js';
 import { AuthError, Errors } from '../../domain/errors.js';
 import { sendError } from '../errors.js';
 import { resolveClientId } from '../client-id.js';
-import { loginBody, revokeBody, signupBody, tokenBody } from '../schemas.js';
+import { loginBody, loginResponses, revokeBody, revokeResponses, signupBody, signupResponses, tokenBody, tokenResponses } from '../schemas.js';
 
 interface Credentials {
   email: string;
@@ -15,24 +15,55 @@ interface Credentials {
   client_id?: string;
 }
 
+// formbody is registered app-wide, so every body route takes both.
+const consumes = ['application/json', 'application/x-www-form-urlencoded'];
+const tags = ['auth'];
+
+const signupSchema = { tags, operationId: 'signup', summary: 'Create an account and its first session', consumes, body: signupBody, response: signupResponses };
+
+const loginSchema = {
+  tags,
+  operationId: 'login',
+  summary: 'Log in: a new session',
+  description:
+    'A first-party login endpoint, not the OAuth password grant. Failed attempts are limited per account and source, per account, and per source.',
+  consumes,
+  body: loginBody,
+  response: loginResponses,
+};
+
+const tokenSchema = {
+  tags,
+  operationId: 'token',
+  summary: 'RFC 6749 token endpoint: refresh, rotating the refresh token',
+  description:
+    'grant_type=refresh_token only. A refresh token is single-use: its successor comes back with a new access token. Replaying an older one ' +
+    '(after the LATCHKEY_REUSE_GRACE window) revokes the whole session. A refresh token is bound to the client_id it was issued to.',
+  consumes,
+  body: tokenBody,
+  response: tokenResponses,
+};
+
+const revokeSchema = { tags, operationId: 'revoke', summary: 'RFC 7009 revocation of a refresh token: ends its session', consumes, body: revokeBody, response: revokeResponses };
+
 function clientInfo(ctx: AuthContext, req: FastifyRequest, given: string | undefined): ClientInfo {
   return { clientId: resolveClientId(ctx.config, given), userAgent: req.headers['user-agent'], ip: req.ip };
 }
 
 export function authRoutes(app: FastifyInstance, ctx: AuthContext): void {
-  app.post<{ Body: Credentials }>('/auth/signup', { schema: { body: signupBody } }, async (req, reply) => {
+  app.post<{ Body: Credentials }>('/auth/signup', { schema: signupSchema }, async (req, reply) => {
     const result = await signup(ctx, req.body, clientInfo(ctx, req, req.body.client_id));
     return reply.code(201).send(result);
   });
 
   // Not the OAuth password grant (RFC 9700 §2.4 forbids it): a first-party login endpoint.
-  app.post<{ Body: Credentials }>('/auth/login', { schema: { body: loginBody } }, async (req) => {
+  app.post<{ Body: Credentials }>('/auth/login', { schema: loginSchema }, async (req) => {
     return login(ctx, req.body, clientInfo(ctx, req, req.body.client_id));
   });
 
   app.post<{ Body: { grant_type: string; refresh_token?: string; client_id?: string } }>(
     '/auth/token',
-    { schema: { body: tokenBody } },
+    { schema: tokenSchema },
     async (req, reply) => {
       const { grant_type, refresh_token, client_id } = req.body;
       if (grant_type !== 'refresh_token') {
@@ -45,7 +76,7 @@ export function authRoutes(app: FastifyInstance, ctx: AuthContext): void {
   );
 
   // RFC 7009 §2.2: 200 whether or not the token was known or valid.
-  app.post<{ Body: { token: string; client_id?: string } }>('/auth/revoke', { schema: { body: revokeBody } }, async (req, reply) => {
+  app.post<{ Body: { token: string; client_id?: string } }>('/auth/revoke', { schema: revokeSchema }, async (req, reply) => {
     await revokeRefreshToken(ctx, req.body.token, resolveClientId(ctx.config, req.body.client_id));
     return reply.code(200).send({});
   });

@@ -1,8 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { AuthContext } from '../../auth/context.js';
+import { healthResponses } from '../schemas.js';
+
+const healthSchema = { tags: ['operations'], operationId: 'health', summary: 'Whether the process and its stores answer', response: healthResponses };
 
 export function healthRoutes(app: FastifyInstance, ctx: AuthContext): void {
-  app.get('/healthz', async (_req, reply) => {
+  app.get('/healthz', { schema: healthSchema }, async (_req, reply) => {
     const checks = await ctx.stores.health();
     const ok = checks.every((c) => c.ok);
     return reply.code(ok ? 200 : 503).send({

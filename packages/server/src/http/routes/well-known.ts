@@ -1,17 +1,21 @@
 import type { FastifyInstance } from 'fastify';
 import type { AuthContext } from '../../auth/context.js';
+import { jwksResponses, metadataResponses } from '../schemas.js';
+
+const jwksSchema = { tags: ['discovery'], operationId: 'jwks', summary: 'Public keys (JWK Set)', response: jwksResponses };
+const metadataSchema = { tags: ['discovery'], operationId: 'metadata', summary: 'RFC 8414 authorization server metadata', response: metadataResponses };
 
 export function wellKnownRoutes(app: FastifyInstance, ctx: AuthContext): void {
   const base = ctx.config.issuer.replace(/\/$/, '');
 
-  app.get('/.well-known/jwks.json', async (_req, reply) => {
+  app.get('/.well-known/jwks.json', { schema: jwksSchema }, async (_req, reply) => {
     // Short cache: verifiers refetch on an unknown kid anyway, and rotation must show up soon.
     reply.header('Cache-Control', 'public, max-age=60');
     return ctx.keys.jwks();
   });
 
   // RFC 8414 §2 authorization server metadata.
-  app.get('/.well-known/oauth-authorization-server', async (_req, reply) => {
+  app.get('/.well-known/oauth-authorization-server', { schema: metadataSchema }, async (_req, reply) => {
     reply.header('Cache-Control', 'public, max-age=300');
     return {
       issuer: ctx.config.issuer,
