@@ -206,7 +206,7 @@ describe('the document', () => {
     for (const r of routes.filter((x) => x.method === 'HEAD')) assert.ok(gets.has(r.url), `HEAD ${r.url} without GET`);
     const api = routes.filter((r) => r.method !== 'HEAD' && isApiRoute(r.url));
     const hidden = routes.filter((r) => !isApiRoute(r.url));
-    assert.ok(hidden.length > 0 && hidden.every((r) => r.url === '/' || r.url.startsWith('/demo')), 'only the demo page is left out');
+    assert.ok(hidden.length > 0 && hidden.every((r) => r.url === '/' || r.url === '*' || r.url.startsWith('/demo')), 'only the demo page and the CORS preflight are left out');
     const registered = api.map((r) => `${r.method} ${r.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`).sort();
     const documented = Object.entries<Json>(doc.paths)
       .flatMap(([p, ops]) => Object.keys(ops).filter((k) => (METHODS as readonly string[]).includes(k)).map((m) => `${m.toUpperCase()} ${p}`))
@@ -487,6 +487,19 @@ describe('coverage: every documented answer, from a real server', () => {
     assert.deepEqual(checker.problems({ method: 'PUT', path: '/auth/login', status: method.status, headers: method.headers, text: method.text }), []);
     const badUrl = await drive(B, 'DELETE', '/auth/sessions/%ZZ', 400, { token: (await signup(B)).access_token });
     assert.equal(badUrl.body.reason, 'request_invalid');
+  });
+
+  it('every /auth/ operation: a browser request from a foreign origin is 403 origin_not_allowed', async () => {
+    const u = await signup(B);
+    const origin = { origin: 'https://evil.example' };
+    for (const [p, ops] of Object.entries<Json>(doc.paths)) {
+      if (!p.startsWith('/auth/')) continue;
+      for (const m of Object.keys(ops)) {
+        const path = p.replace('{id}', 'someid');
+        const body = m === 'get' ? {} : { json: {} };
+        await drive(B, m.toUpperCase(), path, 403, { ...body, token: u.access_token, headers: origin, reason: 'origin_not_allowed' });
+      }
+    }
   });
 });
 

@@ -15,7 +15,8 @@ export const BEARER_SECURITY = [{ bearer: [] }];
 
 /** The demo page (demo.ts) is served on the same port but is not part of the API. */
 export function isApiRoute(url: string): boolean {
-  return !(url === '/' || url === '/demo' || url.startsWith('/demo/'));
+  // `*` is @fastify/cors's OPTIONS preflight route: browsers' business, described in the text.
+  return !(url === '/' || url === '*' || url === '/demo' || url.startsWith('/demo/'));
 }
 
 const DESCRIPTION = [

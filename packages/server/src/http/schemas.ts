@@ -286,6 +286,10 @@ const bearerRefused = {
   ),
 };
 const unparsable = (what: string) => ({ 400: refusal(what, [REQUEST_INVALID]) });
+const ORIGIN_REFUSED = ['access_denied', 'origin_not_allowed'] as const;
+const FOREIGN_ORIGIN = 'a browser request from an origin that is neither this server’s nor in LATCHKEY_CORS_ORIGINS (origin_not_allowed)';
+/** Every /auth/ route refuses a foreign Origin before anything else (http/origins.ts). */
+const originRefused = { 403: refusal(`Refused: ${FOREIGN_ORIGIN}.`, [ORIGIN_REFUSED]) };
 
 export const signupResponses = {
   201: answer(
@@ -298,7 +302,7 @@ export const signupResponses = {
     NO_STORE,
   ),
   400: refusal('Invalid parameters (request_invalid, also for an address that cannot be one) or an unknown client_id (client_unknown).', [REQUEST_INVALID, CLIENT_UNKNOWN]),
-  403: refusal('The address belongs to an account an operator has disabled.', [['access_denied', 'account_disabled']]),
+  403: refusal(`The address belongs to an account an operator has disabled (account_disabled), or ${FOREIGN_ORIGIN}.`, [['access_denied', 'account_disabled'], ORIGIN_REFUSED]),
   409: refusal('An account with this email already exists, whatever its case.', [['email_taken', 'email_taken']]),
   ...bodyRefusals,
   ...internal,
@@ -309,7 +313,10 @@ export const loginResponses = {
   200: answer('A new session.', ref('TokenResponse'), NO_STORE),
   400: refusal('Invalid parameters (request_invalid) or an unknown client_id (client_unknown).', [REQUEST_INVALID, CLIENT_UNKNOWN]),
   401: refusal('Wrong email or password; an unknown email answers exactly the same.', [['invalid_credentials', 'credentials_invalid']]),
-  403: refusal('The password is right but an operator has disabled the account (said only after the password check).', [['access_denied', 'account_disabled']]),
+  403: refusal(
+    `The password is right but an operator has disabled the account (account_disabled, said only after the password check), or ${FOREIGN_ORIGIN}.`,
+    [['access_denied', 'account_disabled'], ORIGIN_REFUSED],
+  ),
   ...bodyRefusals,
   429: refusal('Too many failed attempts for this account or from this source.', [['rate_limited', 'rate_limited']], RETRY_AFTER),
   ...internal,
@@ -335,6 +342,7 @@ export const tokenResponses = {
     ],
   ),
   ...bodyRefusals,
+  ...originRefused,
   ...internal,
   ...storeDown,
 } as const;
@@ -347,6 +355,7 @@ export const revokeResponses = {
   }),
   400: refusal('No token (request_invalid) or an unknown client_id (client_unknown).', [REQUEST_INVALID, CLIENT_UNKNOWN]),
   ...bodyRefusals,
+  ...originRefused,
   ...internal,
   ...storeDown,
 } as const;
@@ -356,6 +365,7 @@ export const logoutResponses = {
   ...unparsable('A body that cannot be parsed (none is needed).'),
   ...bearerRefused,
   ...bodyRefusals,
+  ...originRefused,
   ...internal,
   ...storeDown,
 } as const;
@@ -364,6 +374,7 @@ export const meResponses = {
   200: answer('The caller’s user record.', { type: 'object', required: ['user'], properties: { user: ref('User') } }, NO_STORE),
   ...unparsable('A query string (none is accepted).'),
   ...bearerRefused,
+  ...originRefused,
   ...internal,
   ...storeDown,
 } as const;
@@ -376,6 +387,7 @@ export const sessionsResponses = {
   ),
   ...unparsable('A query string (none is accepted).'),
   ...bearerRefused,
+  ...originRefused,
   ...internal,
   ...storeDown,
 } as const;
@@ -386,6 +398,7 @@ export const endSessionResponses = {
   ...bearerRefused,
   404: refusal('None of the caller’s sessions has this id: another user’s session answers the same as an unknown id.', [['not_found', 'not_found']]),
   ...bodyRefusals,
+  ...originRefused,
   ...internal,
   ...storeDown,
 } as const;
@@ -395,6 +408,7 @@ export const endAllSessionsResponses = {
   ...unparsable('`others` other than true or false, or given twice; another query parameter; a body that cannot be parsed.'),
   ...bearerRefused,
   ...bodyRefusals,
+  ...originRefused,
   ...internal,
   ...storeDown,
 } as const;
