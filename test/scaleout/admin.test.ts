@@ -11,6 +11,8 @@ import { call, refresh, signup, uniqueEmail } from '../helpers/http.js';
 import { createTestDatabase, ensurePostgres, type TestDatabase } from '../harness/postgres.js';
 import { startRedis, type RedisProcess } from '../harness/redis.js';
 import { startFleet, type Fleet } from './cluster-env.js';
+import { createVerifier, VerifyError } from '../../packages/verify/src/index.js';
+import { redisRevocationSource } from '../../packages/verify/src/redis.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 
@@ -93,6 +95,30 @@ describe('disabling users across three instances (Redis + PostgreSQL)', { timeou
     }
     assert.equal((await call(adminUrl, 'POST', `/admin/users/${u.userId}/enable`, { headers: { authorization: `Bearer ${key}` } })).status, 200);
     for (const s of fleet.instances) assert.equal((await call(s.url, 'POST', '/auth/login', { json: { email: u.email, password: u.password } })).status, 200);
+  });
+
+  it('an API verifying with @latchkey/verify on the Redis feed refuses a disabled user\'s tokens too', async () => {
+    // The fleet's issuer is http://latchkey.test; the verifier reaches it through instance 0.
+    const base = fleet.instances[0]!.url;
+    const viaInstance = (input: RequestInfo | URL, init?: RequestInit) => fetch(String(input).replace('http://latchkey.test', base), init);
+    const verifier = createVerifier({ issuer: 'http://latchkey.test', audience: 'http://latchkey.test', fetch: viaInstance, revocations: redisRevocationSource({ url: redis.url }) });
+    try {
+      const u = await signedInEverywhere();
+      assert.equal((await verifier.verify(u.tokens[1]!.access)).sub, u.userId);
+      assert.equal((await cli('users', 'disable', u.email)).status, 0);
+      const deadline = Date.now() + 1000;
+      for (;;) {
+        const refused = await verifier.verify(u.tokens[1]!.access).then(
+          () => false,
+          (e: unknown) => e instanceof VerifyError && e.reason === 'revoked',
+        );
+        if (refused) break;
+        assert.ok(Date.now() < deadline, 'the verifier still accepts the token a second after the disable');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    } finally {
+      await verifier.close();
+    }
   });
 
   it('through the CLI (its own process, the same Redis and PostgreSQL): refused on every instance within 100 ms of its return', async (t) => {

@@ -163,6 +163,8 @@ export const PUBLIC_DESCRIPTIONS = new Set([
   'refresh token reuse detected; session revoked',
   'session has ended',
   'session has been revoked',
+  'requests from this origin are not allowed',
+  'this account is disabled',
   'session expired',
   'refresh token was issued to another client',
   'only grant_type=refresh_token is supported',
