@@ -2,25 +2,12 @@
 // their own processes, against the data directory of an embedded server that is running (what
 // they revoke must reach it within a second) and of one that is not.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { call, signup, uniqueEmail } from '../helpers/http.js';
+import { latchkeyCli } from '../helpers/cli.js';
 import { removeDir, spawnServer, tempDataDir, type ChildServer } from '../helpers/server.js';
 
-const REPO = join(import.meta.dirname, '..', '..');
-
-/** Runs the built CLI asynchronously: the server under test must keep answering meanwhile. */
-function cli(env: Record<string, string>, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['packages/server/dist/cli.js', ...args], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const cli = latchkeyCli;
 
 async function refusedWithin(url: string, token: string, ms: number): Promise<number> {
   const started = Date.now();

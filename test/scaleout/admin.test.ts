@@ -4,9 +4,8 @@
 // invalid_grant, login is refused; enabling lets the user log in again. Metrics parse on each
 // instance's management listener.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { latchkeyCli } from '../helpers/cli.js';
 import { call, refresh, signup, uniqueEmail } from '../helpers/http.js';
 import { createTestDatabase, ensurePostgres, type TestDatabase } from '../harness/postgres.js';
 import { startRedis, type RedisProcess } from '../harness/redis.js';
@@ -14,23 +13,12 @@ import { startFleet, type Fleet } from './cluster-env.js';
 import { createVerifier, VerifyError } from '../../packages/verify/src/index.js';
 import { redisRevocationSource } from '../../packages/verify/src/redis.js';
 
-const REPO = join(import.meta.dirname, '..', '..');
-
 let redis: RedisProcess;
 let db: TestDatabase;
 let fleet: Fleet;
 let env: Record<string, string>;
 
-function cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['packages/server/dist/cli.js', ...args], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const cli = (...args: string[]) => latchkeyCli(env, ...args);
 
 /** Polls every instance until each refuses the token; the slowest instance's time, in ms. */
 async function refusedEverywhere(token: string, limitMs: number, since: number): Promise<number> {

@@ -290,6 +290,8 @@ const ORIGIN_REFUSED = ['access_denied', 'origin_not_allowed'] as const;
 const FOREIGN_ORIGIN = 'a browser request from an origin that is neither this server’s nor in LATCHKEY_CORS_ORIGINS (origin_not_allowed)';
 /** Every /auth/ route refuses a foreign Origin before anything else (http/origins.ts). */
 const originRefused = { 403: refusal(`Refused: ${FOREIGN_ORIGIN}.`, [ORIGIN_REFUSED]) };
+/** What every /auth/ route without a 403 of its own can also answer. */
+const accountRouteFailures = { ...originRefused, ...internal, ...storeDown };
 
 export const signupResponses = {
   201: answer(
@@ -342,9 +344,7 @@ export const tokenResponses = {
     ],
   ),
   ...bodyRefusals,
-  ...originRefused,
-  ...internal,
-  ...storeDown,
+  ...accountRouteFailures,
 } as const;
 
 export const revokeResponses = {
@@ -355,9 +355,7 @@ export const revokeResponses = {
   }),
   400: refusal('No token (request_invalid) or an unknown client_id (client_unknown).', [REQUEST_INVALID, CLIENT_UNKNOWN]),
   ...bodyRefusals,
-  ...originRefused,
-  ...internal,
-  ...storeDown,
+  ...accountRouteFailures,
 } as const;
 
 export const logoutResponses = {
@@ -365,18 +363,14 @@ export const logoutResponses = {
   ...unparsable('A body that cannot be parsed (none is needed).'),
   ...bearerRefused,
   ...bodyRefusals,
-  ...originRefused,
-  ...internal,
-  ...storeDown,
+  ...accountRouteFailures,
 } as const;
 
 export const meResponses = {
   200: answer('The caller’s user record.', { type: 'object', required: ['user'], properties: { user: ref('User') } }, NO_STORE),
   ...unparsable('A query string (none is accepted).'),
   ...bearerRefused,
-  ...originRefused,
-  ...internal,
-  ...storeDown,
+  ...accountRouteFailures,
 } as const;
 
 export const sessionsResponses = {
@@ -387,9 +381,7 @@ export const sessionsResponses = {
   ),
   ...unparsable('A query string (none is accepted).'),
   ...bearerRefused,
-  ...originRefused,
-  ...internal,
-  ...storeDown,
+  ...accountRouteFailures,
 } as const;
 
 export const endSessionResponses = {
@@ -398,9 +390,7 @@ export const endSessionResponses = {
   ...bearerRefused,
   404: refusal('None of the caller’s sessions has this id: another user’s session answers the same as an unknown id.', [['not_found', 'not_found']]),
   ...bodyRefusals,
-  ...originRefused,
-  ...internal,
-  ...storeDown,
+  ...accountRouteFailures,
 } as const;
 
 export const endAllSessionsResponses = {
@@ -408,9 +398,7 @@ export const endAllSessionsResponses = {
   ...unparsable('`others` other than true or false, or given twice; another query parameter; a body that cannot be parsed.'),
   ...bearerRefused,
   ...bodyRefusals,
-  ...originRefused,
-  ...internal,
-  ...storeDown,
+  ...accountRouteFailures,
 } as const;
 
 export const jwksResponses = {
