@@ -15,19 +15,20 @@ function ownOrigin(req: FastifyRequest): string {
   return `${req.protocol}://${req.host}`;
 }
 
-export function originAllowed(config: Config, req: FastifyRequest, origin: string): boolean {
-  if (origin === ownOrigin(req)) return true;
-  if (origin === new URL(config.issuer).origin) return true;
-  return config.corsOrigins.includes(origin);
+/** Whether a request's Origin may use the API: the server's own (as reached, or its issuer's) or a listed one. */
+export function originPolicy(config: Config): (req: FastifyRequest, origin: string) => boolean {
+  const listed = new Set([new URL(config.issuer).origin, ...config.corsOrigins]);
+  return (req, origin) => listed.has(origin) || origin === ownOrigin(req);
 }
 
 export async function registerCors(app: FastifyInstance, config: Config): Promise<void> {
+  const allowed = originPolicy(config);
   await app.register(cors, {
     // Per request: the own origin depends on the Host the browser used.
     delegator: (req, cb) => {
       const origin = req.headers.origin;
       cb(null, {
-        origin: typeof origin === 'string' && originAllowed(config, req as FastifyRequest, origin),
+        origin: typeof origin === 'string' && allowed(req as FastifyRequest, origin),
         methods: ['GET', 'POST', 'DELETE'],
         allowedHeaders: ['Authorization', 'Content-Type', 'DPoP'],
         // What the client library reads: Bearer challenges, rate-limit and outage hints, DPoP nonces.
@@ -42,10 +43,10 @@ export async function registerCors(app: FastifyInstance, config: Config): Promis
 
 /** onRequest hook for the credential and account routes: a foreign Origin is a 403. */
 export function sameOriginOrListed(config: Config) {
-  return (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void => {
+  const allowed = originPolicy(config);
+  return (req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
     const origin = req.headers.origin;
-    if (origin === undefined || originAllowed(config, req, origin)) return done();
-    void reply;
+    if (origin === undefined || allowed(req, origin)) return done();
     done(Errors.originNotAllowed());
   };
 }
