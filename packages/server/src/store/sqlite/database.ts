@@ -10,7 +10,7 @@ export type SqliteDb = Database.Database;
  * lose only the last commits on a power loss, where a rolled-back rotation shows up as a
  * "future generation" refusal, never as a fork.
  */
-export function openSqlite(path: string, schema: string, columns: Array<{ table: string; column: string; definition: string }> = []): SqliteDb {
+export function openSqlite(path: string, schema: string, columns: Array<{ table: string; column: string; definition: string }> = [], afterColumns = ''): SqliteDb {
   closeSync(openSync(path, 'a', 0o600));
   chmodSync(path, 0o600);
   const db = new Database(path);
@@ -23,6 +23,7 @@ export function openSqlite(path: string, schema: string, columns: Array<{ table:
     const has = (db.prepare(`PRAGMA table_info(${c.table})`).all() as Array<{ name: string }>).some((r) => r.name === c.column);
     if (!has) db.exec(`ALTER TABLE ${c.table} ADD COLUMN ${c.column} ${c.definition}`);
   }
+  if (afterColumns) db.exec(afterColumns);
   return db;
 }
 
