@@ -94,6 +94,9 @@ describe('latchkey CLI against the embedded store', { timeout: 120_000 }, () => 
     assert.match(unknown.stderr, /not found \(not_found\)/);
     assert.equal((await cli(env, 'users', 'disable')).status, 2);
     assert.equal((await cli(env, 'users', 'list', '--limit', '0')).status, 2);
+    const down = await cli({ ...env, LATCHKEY_REDIS_URL: 'redis://127.0.0.1:1' }, 'users', 'list');
+    assert.equal(down.status, 1);
+    assert.equal(down.stderr, 'latchkey: failed: redis unavailable\n', 'one line, no stack trace');
     const help = await cli(env, 'users', '--help');
     assert.match(help.stdout, /disable +end every session now/);
     // Against a data directory no server is using.

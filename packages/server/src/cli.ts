@@ -85,7 +85,9 @@ runCli(process.argv.slice(2)).then(
     if (code !== 'running') process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`latchkey: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+    // A store that cannot be reached (say) stops any command with one line, never a stack trace.
+    const what = process.argv[2] === 'start' ? 'failed to start' : 'failed';
+    process.stderr.write(`latchkey: ${what}: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   },
 );
