@@ -4,7 +4,7 @@ import { RevocationFollower, RevocationSet, VerifiedTokenCache, type RevocationS
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
-import type { AuthContext } from './auth/context.js';
+import { accessTokenHorizonMs, type AuthContext } from './auth/context.js';
 import type { SecurityEventSink } from './auth/events.js';
 import { hashPassword } from './auth/passwords.js';
 import { buildApp, type AppPlugin } from './http/app.js';
@@ -50,11 +50,12 @@ export async function createLatchkey(config: Config, opts: StartOptions = {}): P
   const prometheus = config.adminPort === null ? null : prometheusMetrics();
   const metrics: Metrics = prometheus ?? noopMetrics;
   const stores = instrumentStores(await openStores(config), describeStores(config), metrics);
-  const keys = new KeyRing(stores.keys, config.alg, (config.accessTtlSec + config.clockLeewaySec) * 1000, now);
+  const horizonMs = accessTokenHorizonMs(config);
+  const keys = new KeyRing(stores.keys, config.alg, horizonMs, now);
   await keys.init();
   const revoked = new RevocationSet(now);
   // The same follower verifiers use: subscribe, load, reload after every reconnect (with backoff).
-  const follower = new RevocationFollower(measuredFeed(stores.revocations, metrics, now, (config.accessTtlSec + config.clockLeewaySec) * 1000), revoked, now, 1000);
+  const follower = new RevocationFollower(measuredFeed(stores.revocations, metrics, now, horizonMs), revoked, now, 1000);
   metrics.setSampler({ revokedSessions: () => revoked.size, storesUp: () => stores.health() });
   await follower.ready();
   // Security events are info lines: below that level (warn in production-like runs) the copy of

@@ -5,7 +5,8 @@
 import { adminKeyId, adminKeyMatches, isAdminKeyName, newAdminKey, type AdminKeyRecord } from '../domain/admin-keys.js';
 import { Errors } from '../domain/errors.js';
 import type { StoredSigningKey, UserRecord } from '../store/types.js';
-import { sessionPolicy, type AuthContext } from './context.js';
+import { currentMacKey, stillVerifies } from '../keys/key-ring.js';
+import { accessTokenHorizonMs, sessionPolicy, type AuthContext } from './context.js';
 import { revoke } from './sessions.js';
 
 export type AdminContext = Pick<AuthContext, 'config' | 'stores' | 'revoked' | 'events' | 'now'>;
@@ -129,9 +130,9 @@ export interface KeyView {
 }
 
 export async function listKeys(ctx: AdminContext): Promise<KeyView[]> {
-  const horizonMs = (ctx.config.accessTtlSec + ctx.config.clockLeewaySec) * 1000;
+  const horizonMs = accessTokenHorizonMs(ctx.config);
   const now = ctx.now();
-  const signingState = (k: StoredSigningKey): KeyView['state'] => (k.retiredAt === null ? 'active' : k.retiredAt + horizonMs > now ? 'retired' : 'expired');
+  const signingState = (k: StoredSigningKey): KeyView['state'] => (k.retiredAt === null ? 'active' : stillVerifies(k, now, horizonMs) ? 'retired' : 'expired');
   const signing: KeyView[] = (await ctx.stores.keys.listSigningKeys()).map((k) => ({
     kind: 'signing',
     id: k.kid,
@@ -141,9 +142,9 @@ export async function listKeys(ctx: AdminContext): Promise<KeyView[]> {
     retiredAt: k.retiredAt === null ? null : iso(k.retiredAt),
   }));
   const macs = await ctx.stores.keys.listMacKeys();
-  // The newest MAC key signs new refresh tokens; older ones still verify (rotation: issue 12).
-  const newest = Math.max(...macs.map((m) => m.id));
-  const mac: KeyView[] = macs.map((m) => ({ kind: 'mac', id: String(m.id), alg: 'HS256', state: m.id === newest ? 'active' : 'retired', createdAt: iso(m.createdAt), retiredAt: null }));
+  // The key ring's rule: the current MAC key signs new refresh tokens; older ones still verify.
+  const current = currentMacKey(macs);
+  const mac: KeyView[] = macs.map((m) => ({ kind: 'mac', id: String(m.id), alg: 'HS256', state: m === current ? 'active' : 'retired', createdAt: iso(m.createdAt), retiredAt: null }));
   return [...signing, ...mac];
 }
 

@@ -26,7 +26,12 @@ export function sessionPolicy(config: Config): SessionPolicy {
   return { graceMs: config.reuseGraceSec * 1000, idleMs: config.sessionIdleSec * 1000 };
 }
 
+/** How long an access token can be accepted after it was signed: its lifetime plus the clock leeway. */
+export function accessTokenHorizonMs(config: Config): number {
+  return (config.accessTtlSec + config.clockLeewaySec) * 1000;
+}
+
 /** How long a revocation must be remembered: until the last access token of the session expires. */
 export function revocationHorizon(ctx: Pick<AuthContext, 'config' | 'now'>): number {
-  return ctx.now() + (ctx.config.accessTtlSec + ctx.config.clockLeewaySec) * 1000;
+  return ctx.now() + accessTokenHorizonMs(ctx.config);
 }

@@ -29,6 +29,16 @@ export function newMacKeyRecord(id: number, now: number): MacKeyRecord {
   return { id, secret: randomBytes(32), createdAt: now };
 }
 
+/** Whether a signing key still verifies at `now`: active, or retired less than `retiredLifetimeMs` ago. */
+export function stillVerifies(k: Pick<StoredSigningKey, 'retiredAt'>, now: number, retiredLifetimeMs: number): boolean {
+  return k.retiredAt === null || k.retiredAt > now - retiredLifetimeMs;
+}
+
+/** The MAC key that signs new refresh tokens: the newest (the store lists them by id). */
+export function currentMacKey(macs: MacKeyRecord[]): MacKeyRecord | undefined {
+  return macs[macs.length - 1];
+}
+
 function load(k: StoredSigningKey): LoadedKey {
   const privateKey = createPrivateKey({ key: JSON.parse(k.privateJwk) as JsonWebKey, format: 'jwk' });
   const publicKey = createPublicKey(privateKey);
@@ -74,8 +84,8 @@ export class KeyRing {
   }
 
   private install(stored: StoredSigningKey[]): void {
-    const cutoff = this.now() - this.retiredLifetimeMs;
-    const usable = stored.filter((k) => k.retiredAt === null || k.retiredAt > cutoff);
+    const now = this.now();
+    const usable = stored.filter((k) => stillVerifies(k, now, this.retiredLifetimeMs));
     // Reuse already-imported KeyObjects: importing an RSA key costs milliseconds.
     const keys = usable.map((k) => {
       const have = this.byKid.get(k.kid);
@@ -89,7 +99,7 @@ export class KeyRing {
   }
 
   private installMac(macs: MacKeyRecord[]): void {
-    const newest = macs[macs.length - 1];
+    const newest = currentMacKey(macs);
     if (!newest) throw new Error('no refresh-token MAC key');
     this.mac = { current: { id: newest.id, secret: newest.secret }, byId: new Map(macs.map((m) => [m.id, { id: m.id, secret: m.secret }])) };
   }
@@ -101,8 +111,7 @@ export class KeyRing {
   verificationKey(kid: string): VerificationKey | undefined {
     const k = this.byKid.get(kid);
     if (!k) return undefined;
-    if (k.retiredAt !== null && k.retiredAt <= this.now() - this.retiredLifetimeMs) return undefined;
-    return k;
+    return stillVerifies(k, this.now(), this.retiredLifetimeMs) ? k : undefined;
   }
 
   /** RFC 7517 JWK Set: public members only. */
