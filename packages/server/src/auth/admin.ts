@@ -7,7 +7,7 @@ import { Errors } from '../domain/errors.js';
 import type { StoredSigningKey, UserRecord } from '../store/types.js';
 import { currentMacKey, stillVerifies } from '../keys/key-ring.js';
 import { accessTokenHorizonMs, sessionPolicy, type AuthContext } from './context.js';
-import { revoke } from './sessions.js';
+import { endAllSessions, endSession } from './sessions.js';
 
 export type AdminContext = Pick<AuthContext, 'config' | 'stores' | 'revoked' | 'events' | 'now'>;
 
@@ -52,10 +52,8 @@ export async function showUser(ctx: AdminContext, id: string): Promise<AdminUser
 }
 
 /** Ends every session of a disabled user and revokes them through the feed (used by login too). */
-export async function endSessionsOfDisabled(ctx: AdminContext, userId: string): Promise<string[]> {
-  const ids = await ctx.stores.sessions.deleteUserSessions(userId);
-  await revoke(ctx, ids, userId, 'user_disabled');
-  return ids;
+export function endSessionsOfDisabled(ctx: AdminContext, userId: string): Promise<string[]> {
+  return endAllSessions(ctx, userId, undefined, 'user_disabled');
 }
 
 /**
@@ -81,8 +79,7 @@ export async function enableUser(ctx: AdminContext, id: string, actor: Actor): P
 export async function deleteUser(ctx: AdminContext, id: string, actor: Actor): Promise<{ sessionsEnded: number }> {
   await userOrNotFound(ctx, id);
   // Sessions first: a user row without sessions is harmless, sessions without a user are not.
-  const ids = await ctx.stores.sessions.deleteUserSessions(id);
-  await revoke(ctx, ids, id, 'user_deleted');
+  const ids = await endAllSessions(ctx, id, undefined, 'user_deleted');
   await ctx.stores.users.deleteUser(id);
   ctx.events({ event: 'admin.user_deleted', actor, targetUserId: id });
   return { sessionsEnded: ids.length };
@@ -104,17 +101,13 @@ export async function listUserSessions(ctx: AdminContext, userId: string): Promi
 }
 
 export async function endUserSession(ctx: AdminContext, userId: string, sessionId: string, actor: Actor): Promise<void> {
-  const s = await ctx.stores.sessions.getSession(sessionId);
-  if (!s || s.userId !== userId) throw Errors.notFound();
-  await ctx.stores.sessions.deleteSession(sessionId);
-  await revoke(ctx, [sessionId], userId, 'ended_by_admin');
+  await endSession(ctx, userId, sessionId, 'ended_by_admin');
   ctx.events({ event: 'admin.session_ended', actor, targetUserId: userId, sessionId });
 }
 
 export async function endAllUserSessions(ctx: AdminContext, userId: string, actor: Actor): Promise<{ sessionsEnded: number }> {
   await userOrNotFound(ctx, userId);
-  const ids = await ctx.stores.sessions.deleteUserSessions(userId);
-  await revoke(ctx, ids, userId, 'ended_by_admin');
+  const ids = await endAllSessions(ctx, userId, undefined, 'ended_by_admin');
   ctx.events({ event: 'admin.sessions_ended', actor, targetUserId: userId });
   return { sessionsEnded: ids.length };
 }

@@ -12,7 +12,7 @@ export interface SessionView {
 }
 
 /** Revokes ended sessions and records why, one security event each. */
-export async function revoke(ctx: RevokingContext & Pick<AuthContext, 'events'>, sessionIds: string[], userId: string | undefined, reason: string): Promise<void> {
+export async function revoke(ctx: EndingContext, sessionIds: string[], userId: string | undefined, reason: string): Promise<void> {
   await revokeSessions(ctx, sessionIds);
   for (const sessionId of sessionIds) ctx.events({ event: 'session.revoked', userId, sessionId, reason });
 }
@@ -33,17 +33,24 @@ export async function logout(ctx: AuthContext, userId: string, sessionId: string
   await revoke(ctx, [sessionId], userId, 'logout');
 }
 
-/** Ends one of the caller's own sessions; another user's session id is indistinguishable from an unknown one. */
-export async function endSession(ctx: AuthContext, userId: string, sessionId: string): Promise<void> {
+type EndingContext = RevokingContext & Pick<AuthContext, 'events'>;
+
+/**
+ * Ends one of the user's sessions (the user's own call, or an operator's); another user's session
+ * id is indistinguishable from an unknown one.
+ */
+export async function endSession(ctx: EndingContext, userId: string, sessionId: string, reason = 'ended_by_user'): Promise<void> {
   const s = await ctx.stores.sessions.getSession(sessionId);
   if (!s || s.userId !== userId) throw Errors.notFound();
   await ctx.stores.sessions.deleteSession(sessionId);
-  await revoke(ctx, [sessionId], userId, 'ended_by_user');
+  await revoke(ctx, [sessionId], userId, reason);
 }
 
-export async function endAllSessions(ctx: AuthContext, userId: string, exceptSid?: string): Promise<void> {
+/** Ends every session of the user but `exceptSid`; returns the ids ended. */
+export async function endAllSessions(ctx: EndingContext, userId: string, exceptSid?: string, reason = exceptSid ? 'ended_others' : 'ended_all'): Promise<string[]> {
   const ids = await ctx.stores.sessions.deleteUserSessions(userId, exceptSid);
-  await revoke(ctx, ids, userId, exceptSid ? 'ended_others' : 'ended_all');
+  await revoke(ctx, ids, userId, reason);
+  return ids;
 }
 
 /**
