@@ -99,13 +99,6 @@ export function prometheusMetrics(): PrometheusMetrics {
     },
   });
 
-  // Handles found once per label set, then updated in place.
-  const handles = new Map<string, unknown>();
-  const handle = <T>(key: string, make: () => T): T => {
-    let h = handles.get(key) as T | undefined;
-    if (h === undefined) handles.set(key, (h = make()));
-    return h;
-  };
   const lagSeries = lag.series1();
   const resyncSeries = resyncs.series1();
 
@@ -115,16 +108,15 @@ export function prometheusMetrics(): PrometheusMetrics {
     async scrape() {
       return `${families.map((f) => f.expose()).join('')}${await registry.metrics()}`;
     },
-    refresh: (outcome) => void handle(`r ${outcome}`, () => refreshes.series1(outcome)).value++,
+    refresh: (outcome) => void refreshes.series1(outcome).value++,
     login: (outcome) => void logins.series1(outcome).value++,
     signup: (outcome) => void signups.series1(outcome).value++,
     request(route, method, status, seconds) {
-      handle(`q ${method} ${route} ${status}`, () => requests.series1(route, method, String(status))).value++;
-      durations.observe(handle(`d ${method} ${route}`, () => durations.series1(route, method)), seconds);
+      requests.series1(route, method, String(status)).value++;
+      durations.observe(durations.series1(route, method), seconds);
     },
     storeCall(store, operation, seconds, ok) {
-      const result = ok ? 'ok' : 'error';
-      storeCalls.observe(handle(`s ${store} ${operation} ${result}`, () => storeCalls.series1(store, operation, result)), seconds);
+      storeCalls.observe(storeCalls.series1(store, operation, ok ? 'ok' : 'error'), seconds);
     },
     passwordHashStarted() {
       hashing.inc();
