@@ -2,10 +2,11 @@
 // into fresh projects outside the repository, as a user would. Nothing here reaches into the
 // repository's own node_modules on behalf of a consumer: each consumer resolves its imports from
 // its own node_modules (the registry dependencies come from npm's cache or the registry).
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runNode, type Ran } from '../helpers/cli.js';
 
 export const REPO = join(import.meta.dirname, '..', '..');
 export const PACKAGES = ['core', 'client', 'verify', 'server'] as const;
@@ -42,7 +43,7 @@ export interface Consumer {
   /** npm's own output of the install (warnings included). */
   installLog: string;
   /** Runs a script under plain node, asynchronously: an in-process test server must keep answering meanwhile. */
-  run(file: string, args?: string[], env?: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }>;
+  run(file: string, args?: string[], env?: Record<string, string>): Promise<Ran>;
   write(file: string, text: string): void;
   /** Every installed package (name@version), from `npm ls --all`. */
   installed(): string[];
@@ -62,18 +63,7 @@ export function consumer(name: string, tarballs: string[], packageJson: Record<s
     installMs,
     installLog: `${r.stdout}${r.stderr}`,
     run(file, args = [], env = {}) {
-      return new Promise((resolve) => {
-        const p = spawn(process.execPath, [file, ...args], { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-        p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
-        p.on('close', (status) => {
-          clearTimeout(timer);
-          resolve({ status, stdout, stderr });
-        });
-      });
+      return runNode([file, ...args], { cwd: dir, env });
     },
     write(file, text) {
       writeFileSync(join(dir, file), text);

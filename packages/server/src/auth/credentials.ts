@@ -5,6 +5,9 @@ import type { AuthContext } from './context.js';
 import type { TokenResponse } from './issue-tokens.js';
 import { hashPassword, needsRehash, verifyPassword } from './passwords.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { startSession, type ClientInfo } from './start-session.js';
+import { loginThrottle } from './login-throttle.js';
+import { endSessionsOfDisabled } from './admin.js';
 
 /** Counts a hash or verification in flight for latchkey_password_hash_in_flight. */
 async function hashing<T>(metrics: Metrics, work: () => Promise<T>): Promise<T> {
@@ -15,9 +18,6 @@ async function hashing<T>(metrics: Metrics, work: () => Promise<T>): Promise<T> 
     done();
   }
 }
-import { startSession, type ClientInfo } from './start-session.js';
-import { loginThrottle } from './login-throttle.js';
-import { endSessionsOfDisabled } from './admin.js';
 
 export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();
