@@ -90,18 +90,25 @@ type AdminUserOut = { id: string; email: string; createdAt: string; disabled: bo
 const userLine = (u: AdminUserOut & { sessions?: number; sessionsEnded?: number }) =>
   `${u.id}  ${u.email}  ${u.disabled ? 'disabled' : 'enabled'}  created ${u.createdAt}${u.sessions !== undefined ? `  ${u.sessions} sessions` : ''}${u.sessionsEnded !== undefined ? `  (${u.sessionsEnded} sessions ended)` : ''}\n`;
 
-function userCommand(name: string, summary: string, run: (ctx: AdminContext, id: string) => Promise<unknown>, human: (r: never) => string): Command {
+/** A command taking exactly the positional arguments `usage` names (one per `<…>`), with --json. */
+function argsCommand(name: string, summary: string, usage: string, run: (ctx: AdminContext, args: string[]) => Promise<unknown>, human: (r: never) => string): Command {
+  const count = usage.split('<').length - 1;
   return {
     name,
     summary,
-    usage: USER,
+    usage,
     options: JSON_OPTION,
     run: async (c) => {
-      const args = needArgs(c, 1, USER);
+      const args = needArgs(c, count, usage);
       if (!args) return 2;
-      return withStores(c, async (ctx) => run(ctx, await userId(ctx, args[0]!)), human);
+      return withStores(c, (ctx) => run(ctx, args), human);
     },
   };
+}
+
+/** A command on one user, named by id or email. */
+function userCommand(name: string, summary: string, run: (ctx: AdminContext, id: string) => Promise<unknown>, human: (r: never) => string): Command {
+  return argsCommand(name, summary, USER, async (ctx, [who]) => run(ctx, await userId(ctx, who!)), human);
 }
 
 export const adminCommands: Command[] = [
@@ -141,24 +148,16 @@ export const adminCommands: Command[] = [
       userCommand('list', "a user's live sessions", (ctx, id) => listUserSessions(ctx, id), (r: Array<{ id: string; clientId: string; device: string; createdAt: string; lastUsedAt: string }>) =>
         table([['SESSION', 'CLIENT', 'DEVICE', 'CREATED', 'LAST USED'], ...r.map((s) => [s.id, s.clientId, s.device, s.createdAt, s.lastUsedAt])]),
       ),
-      {
-        name: 'end',
-        summary: 'end one session now',
-        usage: `${USER} <session id>`,
-        options: JSON_OPTION,
-        run: async (c) => {
-          const args = needArgs(c, 2, `${USER} <session id>`);
-          if (!args) return 2;
-          return withStores(
-            c,
-            async (ctx) => {
-              await endUserSession(ctx, await userId(ctx, args[0]!), args[1]!, 'cli');
-              return { ended: args[1] };
-            },
-            () => 'ended\n',
-          );
+      argsCommand(
+        'end',
+        'end one session now',
+        `${USER} <session id>`,
+        async (ctx, [who, sid]) => {
+          await endUserSession(ctx, await userId(ctx, who!), sid!, 'cli');
+          return { ended: sid };
         },
-      },
+        () => 'ended\n',
+      ),
       userCommand('end-all', "end every one of a user's sessions now", (ctx, id) => endAllUserSessions(ctx, id, 'cli'), (r: { sessionsEnded: number }) => `${r.sessionsEnded} sessions ended\n`),
     ],
   },
@@ -184,17 +183,7 @@ export const adminCommands: Command[] = [
     name: 'admin-keys',
     summary: 'API keys for the admin API on the management listener',
     subcommands: [
-      {
-        name: 'create',
-        summary: 'a new admin API key, printed once',
-        usage: '<name>',
-        options: JSON_OPTION,
-        run: async (c) => {
-          const args = needArgs(c, 1, '<name>');
-          if (!args) return 2;
-          return withStores(c, (ctx) => createAdminKey(ctx, args[0]!, 'cli'), (r: { id: string; key: string }) => `${r.key}\n(admin key ${r.id}: shown once, store it now)\n`);
-        },
-      },
+      argsCommand('create', 'a new admin API key, printed once', '<name>', (ctx, [name]) => createAdminKey(ctx, name!, 'cli'), (r: { id: string; key: string }) => `${r.key}\n(admin key ${r.id}: shown once, store it now)\n`),
       {
         name: 'list',
         summary: 'admin API keys (ids and names, never the keys)',
@@ -204,24 +193,16 @@ export const adminCommands: Command[] = [
             table([['ID', 'NAME', 'CREATED', 'REVOKED'], ...r.map((k) => [k.id, k.name, k.createdAt, k.revokedAt ?? ''])]),
           ),
       },
-      {
-        name: 'revoke',
-        summary: 'revoke an admin API key at once',
-        usage: '<key id>',
-        options: JSON_OPTION,
-        run: async (c) => {
-          const args = needArgs(c, 1, '<key id>');
-          if (!args) return 2;
-          return withStores(
-            c,
-            async (ctx) => {
-              await revokeAdminKey(ctx, args[0]!, 'cli');
-              return { revoked: args[0] };
-            },
-            () => 'revoked\n',
-          );
+      argsCommand(
+        'revoke',
+        'revoke an admin API key at once',
+        '<key id>',
+        async (ctx, [id]) => {
+          await revokeAdminKey(ctx, id!, 'cli');
+          return { revoked: id };
         },
-      },
+        () => 'revoked\n',
+      ),
     ],
   },
 ];
