@@ -60,7 +60,11 @@ describe('latchkey CLI against the embedded store', { timeout: 120_000 }, () => 
     const list = await cli(env, 'sessions', 'list', email, '--json');
     const sessions = JSON.parse(list.stdout) as Array<{ id: string }>;
     assert.equal(sessions.length, 1);
-    assert.equal((await cli(env, 'sessions', 'end', email, sessions[0]!.id)).status, 0);
+    // Ids are base64url: one may start with '-', so they go after -- (as the CLI's error says).
+    assert.equal((await cli(env, 'sessions', 'end', '--', email, sessions[0]!.id)).status, 0);
+    const dashed = await cli(env, 'sessions', 'end', email, '-Xq3');
+    assert.equal(dashed.status, 2);
+    assert.match(dashed.stderr, /an argument that starts with '-' goes after --/);
     await refusedWithin(server.url, u.access_token, 1000);
     const users = await cli(env, 'users', 'list', '--email', email);
     assert.equal(users.status, 0);
@@ -84,7 +88,7 @@ describe('latchkey CLI against the embedded store', { timeout: 120_000 }, () => 
     assert.match(listed.stdout, /ops laptop/);
     assert.ok(!listed.stdout.includes(key), 'listing never shows a key');
     const id = key.slice(4, 15);
-    assert.equal((await cli(env, 'admin-keys', 'revoke', id)).status, 0);
+    assert.equal((await cli(env, 'admin-keys', 'revoke', '--', id)).status, 0);
     assert.equal((await call(server.adminUrl, 'GET', '/admin/users', { headers: { authorization: `Bearer ${key}` } })).status, 401);
   });
 

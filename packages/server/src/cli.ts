@@ -65,7 +65,9 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
       strict: true,
     });
   } catch (e) {
-    process.stderr.write(`latchkey: ${(e as Error).message}\n\n${helpText(path, cmd)}`);
+    // Session and key ids are base64url and may start with '-', which parses as an option.
+    const hint = (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? " (an argument that starts with '-' goes after --)" : '';
+    process.stderr.write(`latchkey: ${(e as Error).message}${hint}\n\n${helpText(path, cmd)}`);
     return 2;
   }
   if (parsed.values.version === true) {
