@@ -7,6 +7,7 @@ import { call, signup } from '../test/helpers/http.js';
 import { spawnServer, type ChildServer } from '../test/helpers/server.js';
 import { createTestDatabase, ensurePostgres } from '../test/harness/postgres.js';
 import { startRedis } from '../test/harness/redis.js';
+import { TEST_SECRETS_KEY } from '../test/helpers/secrets.js';
 
 const sessions = Number(process.argv.find((a) => a.startsWith('--sessions='))?.split('=')[1] ?? 200);
 
@@ -26,7 +27,7 @@ const redis = await startRedis();
 const db = await createTestDatabase();
 const instances: ChildServer[] = [];
 try {
-  const env = { LATCHKEY_REDIS_URL: redis.url, LATCHKEY_DATABASE_URL: db.url, LATCHKEY_ISSUER: 'http://latchkey.bench', LATCHKEY_LOG_LEVEL: 'warn' };
+  const env = { LATCHKEY_REDIS_URL: redis.url, LATCHKEY_DATABASE_URL: db.url, LATCHKEY_SECRETS_KEY: TEST_SECRETS_KEY, LATCHKEY_ISSUER: 'http://latchkey.bench', LATCHKEY_LOG_LEVEL: 'warn' };
   for (let i = 0; i < 3; i++) instances.push(await spawnServer({ ...env, LATCHKEY_LOG_LEVEL: 'info' }));
   const [a, b, c] = instances.map((s) => s.url) as [string, string, string];
   const u = await signup(a);

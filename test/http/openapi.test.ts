@@ -17,6 +17,7 @@ import { startOwnPostgres, type OwnPostgres } from '../harness/postgres.js';
 import { startRedis, type RedisProcess } from '../harness/redis.js';
 import { call, signup, uniqueEmail, type Res } from '../helpers/http.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { TEST_SECRETS_KEY } from '../helpers/secrets.js';
 
 // CommonJS modules: their default export arrives as the module object under NodeNext.
 const Ajv2020 = Ajv2020Module as unknown as typeof Ajv2020Module.default;
@@ -509,7 +510,7 @@ describe('coverage: 503 with the stores down, and the 500 body', () => {
   let down: TestServer;
   before(async () => {
     [redis, pg] = await Promise.all([startRedis(), startOwnPostgres()]);
-    down = await startServer({ LATCHKEY_REDIS_URL: redis.url, LATCHKEY_DATABASE_URL: pg.url });
+    down = await startServer({ LATCHKEY_REDIS_URL: redis.url, LATCHKEY_DATABASE_URL: pg.url, LATCHKEY_SECRETS_KEY: TEST_SECRETS_KEY });
   });
   after(async () => {
     await down?.close();

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { freePort } from '../harness/free-port.js';
 import { removeDir, tempDataDir } from '../helpers/server.js';
+import { TEST_SECRETS_KEY } from '../helpers/secrets.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 
@@ -89,10 +90,10 @@ describe('signals', { timeout: 180_000 }, () => {
   it('the start line names PostgreSQL and Redis when they are configured (never their URLs)', async () => {
     const { storeSummary } = await import('../../packages/server/src/store/describe.js');
     const { loadConfig } = await import('../../packages/server/src/config.js');
-    const scaled = loadConfig({ LATCHKEY_REDIS_URL: 'redis://:secret@127.0.0.1:6379', LATCHKEY_DATABASE_URL: 'postgres://u:pw@127.0.0.1/db' });
+    const scaled = loadConfig({ LATCHKEY_REDIS_URL: 'redis://:secret@127.0.0.1:6379', LATCHKEY_DATABASE_URL: 'postgres://u:pw@127.0.0.1/db', LATCHKEY_SECRETS_KEY: TEST_SECRETS_KEY });
     assert.equal(storeSummary(scaled), 'sessions on redis, users and keys on postgres');
     assert.equal(storeSummary(loadConfig({ LATCHKEY_REDIS_CLUSTER: '127.0.0.1:7000,127.0.0.1:7001', LATCHKEY_DATA_DIR: '/srv/lk' })), 'sessions on redis-cluster, users and keys on sqlite (/srv/lk)');
     assert.equal(storeSummary(loadConfig({ LATCHKEY_DATA_DIR: '/srv/lk' })), 'sqlite (/srv/lk)');
-    assert.equal(storeSummary(loadConfig({ LATCHKEY_DATABASE_URL: 'postgres://u:pw@127.0.0.1/db' })), 'postgres');
+    assert.equal(storeSummary(loadConfig({ LATCHKEY_DATABASE_URL: 'postgres://u:pw@127.0.0.1/db', LATCHKEY_SECRETS_KEY: TEST_SECRETS_KEY })), 'postgres');
   });
 });

@@ -12,6 +12,7 @@ import { startRedis, type RedisProcess } from '../harness/redis.js';
 import { startFleet, type Fleet } from './cluster-env.js';
 import { createVerifier, VerifyError } from '../../packages/verify/src/index.js';
 import { redisRevocationSource } from '../../packages/verify/src/redis.js';
+import { TEST_SECRETS_KEY } from '../helpers/secrets.js';
 
 let redis: RedisProcess;
 let db: TestDatabase;
@@ -52,7 +53,7 @@ describe('disabling users across three instances (Redis + PostgreSQL)', { timeou
     await ensurePostgres();
     redis = await startRedis();
     db = await createTestDatabase();
-    env = { LATCHKEY_REDIS_URL: redis.url, LATCHKEY_DATABASE_URL: db.url };
+    env = { LATCHKEY_REDIS_URL: redis.url, LATCHKEY_DATABASE_URL: db.url, LATCHKEY_SECRETS_KEY: TEST_SECRETS_KEY };
     fleet = await startFleet(3, env);
   });
   after(async () => {

@@ -1,5 +1,6 @@
 // A scale-out deployment for tests: N server processes sharing one Redis and one PostgreSQL.
 import { spawnServer, type ChildServer } from '../helpers/server.js';
+import { TEST_SECRETS_KEY } from '../helpers/secrets.js';
 
 export interface Fleet {
   instances: ChildServer[];
@@ -9,8 +10,8 @@ export interface Fleet {
 }
 
 export async function startFleet(n: number, env: Record<string, string>): Promise<Fleet> {
-  // One issuer for all: tokens from any instance are valid on every other.
-  const shared = { LATCHKEY_ISSUER: 'http://latchkey.test', LATCHKEY_LOG_LEVEL: 'info', ...env };
+  // One issuer and one key-encryption key for all: tokens from any instance are valid on every other.
+  const shared = { LATCHKEY_ISSUER: 'http://latchkey.test', LATCHKEY_LOG_LEVEL: 'info', LATCHKEY_SECRETS_KEY: TEST_SECRETS_KEY, ...env };
   const instances: ChildServer[] = [];
   for (let i = 0; i < n; i++) instances.push(await spawnServer(shared));
   let rr = 0;

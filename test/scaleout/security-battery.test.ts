@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { it } from 'node:test';
 import { createTestDatabase, ensurePostgres } from '../harness/postgres.js';
 import { startRedis } from '../harness/redis.js';
+import { TEST_SECRETS_KEY } from '../helpers/secrets.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -28,7 +29,7 @@ it('the security battery passes on Redis + PostgreSQL', async () => {
     const r = spawnSync(process.execPath, ['--conditions=latchkey-source', '--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
       cwd: root,
       // Without NODE_TEST_CONTEXT the nested runner reports on its own instead of to this one.
-      env: { ...withoutTestContext(process.env), LATCHKEY_SECURITY_ENV: JSON.stringify({ LATCHKEY_REDIS_URL: redis.url, LATCHKEY_DATABASE_URL: db.url }) },
+      env: { ...withoutTestContext(process.env), LATCHKEY_SECURITY_ENV: JSON.stringify({ LATCHKEY_REDIS_URL: redis.url, LATCHKEY_DATABASE_URL: db.url, LATCHKEY_SECRETS_KEY: TEST_SECRETS_KEY }) },
       encoding: 'utf8',
       timeout: 300_000,
     });

@@ -67,7 +67,7 @@ describe('postgres adapter beyond the contract', () => {
         rows.map((r) => r.version),
         Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1),
       );
-      const macs = await Promise.all(instances.map((s, i) => s.keys.ensureMacKeys({ id: 1, secret: Buffer.alloc(32, i), createdAt: i })));
+      const macs = await Promise.all(instances.map((s, i) => s.keys.ensureMacKeys({ id: 1, secret: Buffer.alloc(32, i), createdAt: i, activatesAt: i })));
       for (const m of macs) assert.ok(m[0]!.secret.equals(macs[0]![0]!.secret), 'one MAC secret for every instance');
     } finally {
       await Promise.all(instances.map((s) => s.close()));

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../packages/server/src/config.js';
+import { TEST_SECRETS_KEY } from '../helpers/secrets.js';
 
 describe('configuration', () => {
   it('has the documented defaults', () => {
@@ -34,6 +35,7 @@ describe('configuration', () => {
       LATCHKEY_ALG: 'RS256',
       LATCHKEY_REDIS_URL: 'redis://127.0.0.1:6380',
       LATCHKEY_DATABASE_URL: 'postgres://u:p@127.0.0.1/db',
+      LATCHKEY_SECRETS_KEY: TEST_SECRETS_KEY,
     });
     assert.equal(c.port, 8080);
     assert.equal(c.issuer, 'https://auth.example.com');

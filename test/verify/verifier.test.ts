@@ -349,7 +349,7 @@ describe('verify: keys, rotation, unknown-kid flood', () => {
     assert.equal(fetch.count('/oauth-authorization-server'), 1);
     assert.equal(fetch.count('/jwks.json'), 1);
 
-    await server.latchkey.ctx.keys.rotate();
+    await server.latchkey.ctx.keys.rotate({ leadMs: 0 });
     const newKey = server.latchkey.ctx.keys.signingKey();
     assert.notEqual(newKey.kid, oldKey.kid);
     const { access_token: newToken } = await signup(server);

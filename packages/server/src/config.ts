@@ -1,6 +1,7 @@
 // Environment -> typed configuration, validated once at start. A bad value stops the process with a
 // message naming the variable and the expected form (a half-configured auth server is worse than none).
 import { isIP } from 'node:net';
+import { parseSecretsKey } from './secrets/key-encryption-key.js';
 
 export type SigningAlg = 'EdDSA' | 'ES256' | 'RS256';
 
@@ -47,6 +48,16 @@ export interface Config {
   adminPort: number | null;
   /** Origins (scheme://host[:port]) that browsers may call the API from, besides the server's own. */
   corsOrigins: string[];
+  /** The key-encryption key sealing signing keys and MAC secrets at rest (LATCHKEY_SECRETS_KEY). */
+  secretsKey: Buffer | null;
+  /** A file holding it instead (LATCHKEY_SECRETS_KEY_FILE); neither: generated in the data dir (embedded only). */
+  secretsKeyFile: string | null;
+  /** Seconds between scheduled rotations of the signing key and the refresh MAC secret; null: off. */
+  keyRotationSec: number | null;
+  /** Seconds a new signing key is published (and a new MAC secret known) before it is used. */
+  keyPublishLeadSec: number;
+  /** Seconds between reloads of the key store (keys another instance or the CLI added). */
+  keyReloadSec: number;
 }
 
 export class ConfigError extends Error {
@@ -150,6 +161,38 @@ function logLevel(env: Env): string {
   return raw;
 }
 
+function secretsKey(env: Env, databaseUrl: string | null): { secretsKey: Buffer | null; secretsKeyFile: string | null } {
+  const raw = env.LATCHKEY_SECRETS_KEY ?? '';
+  const file = (env.LATCHKEY_SECRETS_KEY_FILE ?? '').trim() || null;
+  const expected = 'base64url (or base64) of 32 random bytes, or 64 hex digits, e.g. from: openssl rand -base64 32';
+  if (raw.trim() !== '' && file !== null) throw new ConfigError('LATCHKEY_SECRETS_KEY', 'either it or LATCHKEY_SECRETS_KEY_FILE, not both', '[not shown]');
+  if (raw.trim() !== '') {
+    const key = parseSecretsKey(raw);
+    // Never echo the value: it is the key to every signing key.
+    if (!key) throw new ConfigError('LATCHKEY_SECRETS_KEY', expected, `[${raw.trim().length} characters, not shown]`);
+    return { secretsKey: key, secretsKeyFile: null };
+  }
+  if (file === null && databaseUrl !== null) {
+    // Instances on several hosts share the keys in PostgreSQL, so they must share the KEK too; a
+    // generated file per host would make each instance unable to read the others' keys, and one
+    // kept in the database would be no protection against a dump of it.
+    throw new ConfigError(
+      'LATCHKEY_SECRETS_KEY',
+      `a key-encryption key (or LATCHKEY_SECRETS_KEY_FILE) when LATCHKEY_DATABASE_URL is set, the same on every instance: ${expected}`,
+      '',
+    );
+  }
+  return { secretsKey: null, secretsKeyFile: file };
+}
+
+function keyRotation(env: Env, lead: number): number | null {
+  const raw = (env.LATCHKEY_KEY_ROTATION ?? '').trim().toLowerCase();
+  if (raw === 'off') return null;
+  const sec = int(env, 'LATCHKEY_KEY_ROTATION', 30 * DAY, 1, 3650 * DAY);
+  if (sec <= lead) throw new ConfigError('LATCHKEY_KEY_ROTATION', `off, or more seconds than LATCHKEY_KEY_PUBLISH_LEAD (${lead})`, raw);
+  return sec;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const port = int(env, 'PORT', 3000, 0, 65_535);
   const host = (env.HOST ?? '').trim() || '127.0.0.1';
@@ -198,6 +241,14 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('LATCHKEY_ADMIN_PORT', `a port other than PORT (${port}), or off`, adminRaw);
   }
 
+  const databaseUrl = url(env, 'LATCHKEY_DATABASE_URL', ['postgres:', 'postgresql:']);
+  const keyReloadSec = int(env, 'LATCHKEY_KEY_RELOAD', 30, 1, 3600);
+  const keyPublishLeadSec = int(env, 'LATCHKEY_KEY_PUBLISH_LEAD', 3600, 1, 30 * DAY);
+  // Every instance must have loaded a new key before it is used: at least two reloads' time.
+  if (keyPublishLeadSec < 2 * keyReloadSec) {
+    throw new ConfigError('LATCHKEY_KEY_PUBLISH_LEAD', `at least twice LATCHKEY_KEY_RELOAD (${keyReloadSec}) seconds`, String(keyPublishLeadSec));
+  }
+
   return {
     port,
     host,
@@ -214,7 +265,7 @@ export function loadConfig(env: Env = process.env): Config {
     clockLeewaySec: int(env, 'LATCHKEY_CLOCK_LEEWAY', 5, 0, 300),
     redisUrl,
     redisClusterNodes,
-    databaseUrl: url(env, 'LATCHKEY_DATABASE_URL', ['postgres:', 'postgresql:']),
+    databaseUrl,
     trustProxy: trustProxy(env),
     // On by default only in the embedded shape: a scale-out deployment serves an API, not a demo.
     demo: bool(env, 'LATCHKEY_DEMO', redisUrl === null && redisClusterNodes === null),
@@ -228,5 +279,9 @@ export function loadConfig(env: Env = process.env): Config {
     adminHost: (env.LATCHKEY_ADMIN_HOST ?? '').trim() || '127.0.0.1',
     adminPort,
     corsOrigins: corsOrigins(env),
+    ...secretsKey(env, databaseUrl),
+    keyRotationSec: keyRotation(env, keyPublishLeadSec),
+    keyPublishLeadSec,
+    keyReloadSec,
   };
 }

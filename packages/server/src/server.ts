@@ -4,7 +4,7 @@ import { RevocationFollower, RevocationSet, VerifiedTokenCache, type RevocationS
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
-import { accessTokenHorizonMs, type AuthContext } from './auth/context.js';
+import { accessTokenHorizonMs, keyTimings, type AuthContext } from './auth/context.js';
 import type { SecurityEventSink } from './auth/events.js';
 import { hashPassword } from './auth/passwords.js';
 import { buildApp, type AppPlugin } from './http/app.js';
@@ -51,7 +51,7 @@ export async function createLatchkey(config: Config, opts: StartOptions = {}): P
   const metrics: Metrics = prometheus ?? noopMetrics;
   const stores = instrumentStores(await openStores(config), describeStores(config), metrics);
   const horizonMs = accessTokenHorizonMs(config);
-  const keys = new KeyRing(stores.keys, config.alg, horizonMs, now);
+  const keys = new KeyRing(stores.keys, config.alg, keyTimings(config), now);
   await keys.init();
   const revoked = new RevocationSet(now);
   // The same follower verifiers use: subscribe, load, reload after every reconnect (with backoff).
@@ -84,11 +84,27 @@ export async function createLatchkey(config: Config, opts: StartOptions = {}): P
     }
   }, 10 * 60_000);
   pruneTimer.unref();
-  // Instances sharing a key store pick up a key another instance created (an algorithm change
-  // rolled out one instance at a time), so they verify its tokens too.
+  // Instances sharing a key store pick up keys another instance or the CLI added (a pending key or
+  // MAC secret, an algorithm change rolled out one instance at a time) well before they are used:
+  // the publish lead is at least two reloads. The scheduled rotation runs on every instance; the
+  // store lets exactly one of them add the next key.
+  const keyTick = async () => {
+    await keys.reload();
+    if (config.keyRotationSec === null) return;
+    const r = await keys.rotateIfDue(config.keyRotationSec * 1000);
+    const activatesAt = now() + config.keyPublishLeadSec * 1000;
+    if (r.signing !== null) events({ event: 'keys.rotated', actor: 'schedule', keyKind: 'signing', keyId: r.signing, activatesAt });
+    if (r.mac !== null) events({ event: 'keys.rotated', actor: 'schedule', keyKind: 'mac', keyId: String(r.mac), activatesAt });
+  };
+  await keyTick();
+  let keyTickRunning = false;
   const keyReloadTimer = setInterval(() => {
-    keys.reload().catch((err: unknown) => logger.warn({ err: { message: (err as Error).message } }, 'key reload failed'));
-  }, 30_000);
+    if (keyTickRunning) return;
+    keyTickRunning = true;
+    keyTick()
+      .catch((err: unknown) => logger.warn({ err: { message: (err as Error).message } }, 'key reload failed'))
+      .finally(() => (keyTickRunning = false));
+  }, config.keyReloadSec * 1000);
   keyReloadTimer.unref();
 
   return {

@@ -17,6 +17,8 @@ import {
   listUsers,
   MAX_PAGE,
   revokeAdminKey,
+  rotateMacKeyNow,
+  rotateSigningKeyNow,
   showUser,
   type Actor,
 } from '../auth/admin.js';
@@ -70,6 +72,15 @@ export function adminRoutes(app: FastifyInstance, ctx: AuthContext): void {
       return reply.code(204).send();
     });
     admin.get('/admin/keys', async () => ({ keys: await listKeys(ctx) }));
+    // 201 with the new pending key; 200 with rotated: false and the key already pending.
+    admin.post('/admin/keys/rotate', async (req, reply) => {
+      const r = await rotateSigningKeyNow(ctx, actor(req));
+      return reply.code(r.rotated ? 201 : 200).send({ rotation: r });
+    });
+    admin.post('/admin/keys/rotate-mac', async (req, reply) => {
+      const r = await rotateMacKeyNow(ctx, actor(req));
+      return reply.code(r.rotated ? 201 : 200).send({ rotation: r });
+    });
     admin.get('/admin/admin-keys', async () => ({ adminKeys: await listAdminKeys(ctx) }));
     admin.post<{ Body: { name: string } }>('/admin/admin-keys', { schema: { body: keyBody } }, async (req, reply) =>
       reply.code(201).send({ adminKey: await createAdminKey(ctx, req.body.name, actor(req)) }),

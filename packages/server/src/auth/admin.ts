@@ -5,8 +5,8 @@
 import { adminKeyId, adminKeyMatches, isAdminKeyName, newAdminKey, type AdminKeyRecord } from '../domain/admin-keys.js';
 import { Errors } from '../domain/errors.js';
 import type { StoredSigningKey, UserRecord } from '../store/types.js';
-import { currentMacKey, stillVerifies } from '../keys/key-ring.js';
-import { accessTokenHorizonMs, sessionPolicy, type AuthContext } from './context.js';
+import { macKeyState, rotateMacKey, rotateSigningKey, signingKeyState } from '../keys/key-ring.js';
+import { keyTimings, sessionPolicy, type AuthContext } from './context.js';
 import { endAllSessions, endSession } from './sessions.js';
 
 export type AdminContext = Pick<AuthContext, 'config' | 'stores' | 'revoked' | 'events' | 'now'>;
@@ -116,29 +116,67 @@ export interface KeyView {
   kind: 'signing' | 'mac';
   id: string;
   alg: string | null;
-  /** active: signs (or MACs) now; retired: no longer signs, still verifies until its tokens expire; expired: verifies nothing. */
-  state: 'active' | 'retired' | 'expired';
+  /**
+   * pending: published (signing) / known to every instance (MAC), used from `activatesAt` on;
+   * active: signs (or MACs) now; retired: no longer signs, still verifies until nothing it made
+   * can be alive; expired: verifies nothing (a MAC key in this state is deleted at the next rotation).
+   */
+  state: 'pending' | 'active' | 'retired' | 'expired';
   createdAt: string;
+  activatesAt: string;
   retiredAt: string | null;
 }
 
 export async function listKeys(ctx: AdminContext): Promise<KeyView[]> {
-  const horizonMs = accessTokenHorizonMs(ctx.config);
+  const t = keyTimings(ctx.config);
   const now = ctx.now();
-  const signingState = (k: StoredSigningKey): KeyView['state'] => (k.retiredAt === null ? 'active' : stillVerifies(k, now, horizonMs) ? 'retired' : 'expired');
+  // Never the material: ids, states and dates only.
   const signing: KeyView[] = (await ctx.stores.keys.listSigningKeys()).map((k) => ({
     kind: 'signing',
     id: k.kid,
     alg: k.alg,
-    state: signingState(k),
+    state: signingKeyState(k, now, t.retiredLifetimeMs),
     createdAt: iso(k.createdAt),
+    activatesAt: iso(k.activatesAt),
     retiredAt: k.retiredAt === null ? null : iso(k.retiredAt),
   }));
   const macs = await ctx.stores.keys.listMacKeys();
-  // The key ring's rule: the current MAC key signs new refresh tokens; older ones still verify.
-  const current = currentMacKey(macs);
-  const mac: KeyView[] = macs.map((m) => ({ kind: 'mac', id: String(m.id), alg: 'HS256', state: m === current ? 'active' : 'retired', createdAt: iso(m.createdAt), retiredAt: null }));
+  const mac: KeyView[] = macs.map((m) => {
+    const successor = macs.find((n) => n.id > m.id);
+    return { kind: 'mac', id: String(m.id), alg: 'HS256', state: macKeyState(m, macs, now, t.macLifetimeMs), createdAt: iso(m.createdAt), activatesAt: iso(m.activatesAt), retiredAt: successor ? iso(successor.activatesAt) : null };
+  });
   return [...signing, ...mac];
+}
+
+export interface RotationView {
+  kind: 'signing' | 'mac';
+  /** False when a new key was pending already: exactly one rotation wins, and a pending key is never pushed back. */
+  rotated: boolean;
+  /** The pending key's id (kid or MAC id): the new one, or the one that was pending. */
+  id: string;
+  activatesAt: string;
+}
+
+/**
+ * Adds a pending signing key that signs from `LATCHKEY_KEY_PUBLISH_LEAD` on; servers publish it
+ * from their next key reload. Of concurrent rotations exactly one wins.
+ */
+export async function rotateSigningKeyNow(ctx: AdminContext, actor: Actor): Promise<RotationView> {
+  const now = ctx.now();
+  const r = await rotateSigningKey(ctx.stores.keys, ctx.config.alg, now, keyTimings(ctx.config).leadMs);
+  const pending = r.key ?? r.keys.filter((k) => k.activatesAt > now).sort((a, b) => b.activatesAt - a.activatesAt)[0]!;
+  if (r.key) ctx.events({ event: 'keys.rotated', actor, keyKind: 'signing', keyId: r.key.kid, activatesAt: r.key.activatesAt });
+  return { kind: 'signing', rotated: r.rotated, id: pending.kid, activatesAt: iso(pending.activatesAt) };
+}
+
+/** The same for the refresh MAC secret; also deletes MAC secrets nothing can use any more. */
+export async function rotateMacKeyNow(ctx: AdminContext, actor: Actor): Promise<RotationView> {
+  const now = ctx.now();
+  const t = keyTimings(ctx.config);
+  const r = await rotateMacKey(ctx.stores.keys, now, t.leadMs, t.macLifetimeMs);
+  const pending = r.key ?? r.keys.filter((k) => k.activatesAt > now).sort((a, b) => b.id - a.id)[0]!;
+  if (r.key) ctx.events({ event: 'keys.rotated', actor, keyKind: 'mac', keyId: String(r.key.id), activatesAt: r.key.activatesAt });
+  return { kind: 'mac', rotated: r.rotated, id: String(pending.id), activatesAt: iso(pending.activatesAt) };
 }
 
 export interface AdminKeyView {

@@ -1,6 +1,6 @@
 import type { Config } from '../config.js';
 import type { RevocationSet, VerifiedTokenCache } from '@latchkey/core';
-import type { KeyRing } from '../keys/key-ring.js';
+import type { KeyRing, KeyTimings } from '../keys/key-ring.js';
 import type { Stores } from '../store/types.js';
 import type { SessionPolicy } from '../domain/session.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -34,4 +34,14 @@ export function accessTokenHorizonMs(config: Config): number {
 /** How long a revocation must be remembered: until the last access token of the session expires. */
 export function revocationHorizon(ctx: Pick<AuthContext, 'config' | 'now'>): number {
   return ctx.now() + accessTokenHorizonMs(ctx.config);
+}
+
+/**
+ * The key ring's clock. A MAC key stops MACing when its successor activates; a session can hold a
+ * token it made for at most the absolute session lifetime after that (and reuse of such a token
+ * must still be recognised), plus the lead as a margin for clocks that disagree.
+ */
+export function keyTimings(config: Config): KeyTimings {
+  const leadMs = config.keyPublishLeadSec * 1000;
+  return { retiredLifetimeMs: accessTokenHorizonMs(config), leadMs, macLifetimeMs: config.sessionTtlSec * 1000 + leadMs };
 }

@@ -19,7 +19,8 @@ export type SecurityEventName =
   | 'admin.sessions_ended'
   | 'admin.key_created'
   | 'admin.key_revoked'
-  | 'admin.refused';
+  | 'admin.refused'
+  | 'keys.rotated';
 
 export interface SecurityEvent {
   event: SecurityEventName;
@@ -35,6 +36,10 @@ export interface SecurityEvent {
   targetUserId?: string;
   /** Admin key events: the key's public id (never the key). */
   keyId?: string;
+  /** keys.rotated: which kind of key got a pending successor (its id; never material). */
+  keyKind?: 'signing' | 'mac';
+  /** keys.rotated: when the new key starts being used (ms epoch). */
+  activatesAt?: number;
 }
 
 export type SecurityEventSink = (e: SecurityEvent) => void;

@@ -18,6 +18,8 @@ import {
   listUsers,
   MAX_PAGE,
   revokeAdminKey,
+  rotateMacKeyNow,
+  rotateSigningKeyNow,
   showUser,
   type AdminContext,
 } from '../auth/admin.js';
@@ -30,7 +32,7 @@ import type { Command, CommandContext } from './commands.js';
 const JSON_OPTION = { json: { type: 'boolean' } } as const;
 
 /** Opens the configured stores, runs `work`, closes them; errors become one line and exit 1. */
-async function withStores(c: CommandContext, work: (ctx: AdminContext) => Promise<unknown>, human: (result: never) => string): Promise<number> {
+async function withStores(c: CommandContext, work: (ctx: AdminContext) => Promise<unknown>, human: (result: never) => string, exitCode: (result: never) => number = () => 0): Promise<number> {
   let config;
   try {
     config = loadConfig(c.env);
@@ -49,7 +51,7 @@ async function withStores(c: CommandContext, work: (ctx: AdminContext) => Promis
   try {
     const result = await work(ctx);
     c.stdout.write(c.values.json === true ? `${JSON.stringify(result, null, 2)}\n` : human(result as never));
-    return 0;
+    return exitCode(result as never);
   } catch (e) {
     if (e instanceof AuthError) {
       c.stderr.write(`latchkey: ${e.publicDescription} (${e.reason})\n`);
@@ -111,6 +113,12 @@ function userCommand(name: string, summary: string, run: (ctx: AdminContext, id:
   return argsCommand(name, summary, USER, async (ctx, [who]) => run(ctx, await userId(ctx, who!)), human);
 }
 
+type Rotation = { rotated: boolean; id: string; activatesAt: string };
+const rotationLine = (what: string) => (r: Rotation) =>
+  r.rotated ? `${what} ${r.id} added; in use from ${r.activatesAt}\n` : `not rotated: ${what} ${r.id} is already pending (in use from ${r.activatesAt})\n`;
+/** 3: nothing was rotated because another rotation is pending (scripts can tell it from a failure, 1). */
+const rotationExit = (r: Rotation) => (r.rotated ? 0 : 3);
+
 export const adminCommands: Command[] = [
   {
     name: 'users',
@@ -167,15 +175,27 @@ export const adminCommands: Command[] = [
     subcommands: [
       {
         name: 'list',
-        summary: 'every key with its state (active, retired, expired) and dates; never key material',
+        summary: 'signing keys and MAC secrets with their state (pending, active, retired, expired) and dates; never key material',
         options: JSON_OPTION,
         run: (c) =>
           withStores(
             c,
             (ctx) => listKeys(ctx),
-            (r: Array<{ kind: string; id: string; alg: string | null; state: string; createdAt: string; retiredAt: string | null }>) =>
-              table([['KIND', 'ID', 'ALG', 'STATE', 'CREATED', 'RETIRED'], ...r.map((k) => [k.kind, k.id, k.alg ?? '', k.state, k.createdAt, k.retiredAt ?? ''])]),
+            (r: Array<{ kind: string; id: string; alg: string | null; state: string; createdAt: string; activatesAt: string; retiredAt: string | null }>) =>
+              table([['KIND', 'ID', 'ALG', 'STATE', 'CREATED', 'ACTIVE FROM', 'RETIRED'], ...r.map((k) => [k.kind, k.id, k.alg ?? '', k.state, k.createdAt, k.activatesAt, k.retiredAt ?? ''])]),
           ),
+      },
+      {
+        name: 'rotate',
+        summary: 'add a new signing key: published at once, signing after LATCHKEY_KEY_PUBLISH_LEAD; the old one stays published until its tokens expire',
+        options: JSON_OPTION,
+        run: (c) => withStores(c, (ctx) => rotateSigningKeyNow(ctx, 'cli'), rotationLine('signing key'), rotationExit),
+      },
+      {
+        name: 'rotate-mac',
+        summary: 'add a new refresh-token MAC secret, used after LATCHKEY_KEY_PUBLISH_LEAD; old ones verify until no session can hold their tokens',
+        options: JSON_OPTION,
+        run: (c) => withStores(c, (ctx) => rotateMacKeyNow(ctx, 'cli'), rotationLine('MAC secret'), rotationExit),
       },
     ],
   },

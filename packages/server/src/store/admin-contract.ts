@@ -99,7 +99,7 @@ export function adminStoreContract(name: string, open: () => Promise<AdminContra
       'lists MAC keys without inserting any',
       withStores(async (s) => {
         assert.deepEqual(await s.keys.listMacKeys(), []);
-        await s.keys.ensureMacKeys({ id: 1, secret: Buffer.alloc(32, 7), createdAt: 10 });
+        await s.keys.ensureMacKeys({ id: 1, secret: Buffer.alloc(32, 7), createdAt: 10, activatesAt: 10 });
         const listed = await s.keys.listMacKeys();
         assert.equal(listed.length, 1);
         assert.ok(listed[0]!.secret.equals(Buffer.alloc(32, 7)));

@@ -69,7 +69,7 @@ export function sampleSession(now: number, over: Partial<SessionRecord> = {}): S
 const session = (over: Partial<SessionRecord> = {}) => sampleSession(T0, over);
 
 function signingKey(alg: StoredSigningKey['alg'], createdAt: number): StoredSigningKey {
-  return { kid: randomBytes(32).toString('base64url'), alg, privateJwk: '{"kty":"test"}', createdAt, retiredAt: null };
+  return { kid: randomBytes(32).toString('base64url'), alg, privateJwk: '{"kty":"test"}', createdAt, activatesAt: createdAt, retiredAt: null };
 }
 
 /** The UserStore contract. SQL adapters only: Redis holds no users. */
@@ -368,20 +368,73 @@ export function keyStoreContract(subject: () => KeyStore): void {
       assert.equal(es.find((k) => k.kid === before.kid)?.retiredAt, T0 + 200);
       const next = signingKey('ES256', T0 + 300);
       const rotated = await keys.rotateSigningKey(next, T0 + 300);
+      assert.equal(rotated.rotated, true);
       assert.deepEqual(
-        rotated.filter((k) => k.retiredAt === null).map((k) => k.kid),
+        rotated.keys.filter((k) => k.retiredAt === null).map((k) => k.kid),
         [next.kid],
       );
-      assert.deepEqual(await keys.listSigningKeys(), rotated);
+      assert.deepEqual(await keys.listSigningKeys(), rotated.keys);
+    });
+
+    it('rotates to a pending key: the old one retires when it activates; of 10 concurrent rotations exactly one wins', async () => {
+      const now = T0 + 1000;
+      const old = (await keys.listSigningKeys()).find((k) => k.retiredAt === null)!;
+      const candidates = Array.from({ length: 10 }, () => ({ ...signingKey('ES256', now), activatesAt: now + 500 }));
+      const results = await Promise.all(candidates.map((c) => keys.rotateSigningKey(c, now)));
+      assert.equal(results.filter((r) => r.rotated).length, 1);
+      const winner = candidates[results.findIndex((r) => r.rotated)]!;
+      const after = await keys.listSigningKeys();
+      assert.equal(after.find((k) => k.kid === old.kid)?.retiredAt, now + 500, 'the old key retires when the pending one takes over');
+      const pending = after.find((k) => k.kid === winner.kid)!;
+      assert.equal(pending.activatesAt, now + 500);
+      assert.equal(pending.retiredAt, null);
+      assert.equal(after.filter((k) => candidates.some((c) => c.kid === k.kid)).length, 1, 'losers inserted nothing');
+      // Still pending: another rotation changes nothing; the same alg is not "missing" for ensure.
+      assert.equal((await keys.rotateSigningKey(signingKey('ES256', now + 100), now + 100)).rotated, false);
+      assert.deepEqual(await keys.ensureActiveSigningKey('ES256', () => signingKey('ES256', now + 100), now + 100), after);
+      // Scheduled: only once the newest activated before the guard's time.
+      const late = now + 600;
+      assert.equal((await keys.rotateSigningKey({ ...signingKey('ES256', late), activatesAt: late + 500 }, late, { ifNewestActivatedBefore: now + 500 })).rotated, false);
+      assert.equal((await keys.rotateSigningKey({ ...signingKey('ES256', late), activatesAt: late + 500 }, late, { ifNewestActivatedBefore: now + 501 })).rotated, true);
+    });
+
+    it('replaces one key\'s stored material only if it is still what the caller read', async () => {
+      const k = (await keys.listSigningKeys())[0]!;
+      assert.equal(await keys.replaceSigningKeyMaterial(k.kid, 'not it', 'x'), false);
+      assert.equal(await keys.replaceSigningKeyMaterial(k.kid, k.privateJwk, 'sealed'), true);
+      assert.equal(await keys.replaceSigningKeyMaterial(k.kid, k.privateJwk, 'again'), false);
+      assert.equal((await keys.listSigningKeys()).find((x) => x.kid === k.kid)?.privateJwk, 'sealed');
     });
 
     it('creates the refresh MAC secret once, whoever asks first', async () => {
       const results = await Promise.all(
-        Array.from({ length: 10 }, (_, i) => keys.ensureMacKeys({ id: 1, secret: randomBytes(32), createdAt: T0 + i })),
+        Array.from({ length: 10 }, (_, i) => keys.ensureMacKeys({ id: 1, secret: randomBytes(32), createdAt: T0 + i, activatesAt: T0 + i })),
       );
       const first = results[0]!;
       assert.equal(first.length, 1);
       for (const r of results) assert.ok(r[0]!.secret.equals(first[0]!.secret));
+    });
+
+    it('rotates MAC secrets: next id, pending first, exactly one of concurrent rotations wins, and drops what nothing can use', async () => {
+      const now = T0 + 10_000;
+      const mk = (at: number) => (id: number) => ({ id, secret: randomBytes(32), createdAt: at, activatesAt: at + 100 });
+      const results = await Promise.all(Array.from({ length: 10 }, () => keys.rotateMacKey(mk(now), now, 0)));
+      assert.equal(results.filter((r) => r.rotated).length, 1);
+      let macs = await keys.listMacKeys();
+      assert.deepEqual(macs.map((m) => m.id), [1, 2]);
+      assert.equal(macs[1]!.activatesAt, now + 100);
+      assert.equal((await keys.rotateMacKey(mk(now + 50), now + 50, 0)).rotated, false, 'one is pending');
+      // Key 1 stopped at now + 100 (key 2 took over): dropped once that is before dropBefore.
+      assert.equal((await keys.rotateMacKey(mk(now + 200), now + 200, now + 100, { ifNewestActivatedBefore: now + 100 })).rotated, false);
+      assert.deepEqual((await keys.listMacKeys()).map((m) => m.id), [1, 2], 'not before its successor activated + lifetime');
+      const r = await keys.rotateMacKey(mk(now + 200), now + 200, now + 101);
+      assert.equal(r.rotated, true);
+      macs = await keys.listMacKeys();
+      assert.deepEqual(macs.map((m) => m.id), [2, 3]);
+      assert.deepEqual(r.keys, macs);
+      assert.equal(await keys.replaceMacSecret(2, Buffer.alloc(32), Buffer.alloc(64, 1)), false);
+      assert.equal(await keys.replaceMacSecret(2, macs[0]!.secret, Buffer.alloc(64, 1)), true);
+      assert.ok((await keys.listMacKeys())[0]!.secret.equals(Buffer.alloc(64, 1)));
     });
   });
 }

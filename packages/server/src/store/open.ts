@@ -22,6 +22,9 @@ import type { PostgresStores } from './postgres/open.js';
 import type { RedisStores } from './redis/open.js';
 import { openSqliteStores, type SqliteStores } from './sqlite/open.js';
 import type { HealthReport, Stores } from './types.js';
+import { sealedKeyStore } from './sealed-keys.js';
+import { GENERATED_KEK_FILE, loadSecretsKey } from '../secrets/key-encryption-key.js';
+import { join } from 'node:path';
 
 export interface OpenedStores extends Stores {
   /** Periodic housekeeping (expired rows); a no-op where the backend expires by itself. */
@@ -43,7 +46,27 @@ async function checkWithin(name: string, check: () => Promise<HealthReport[]>): 
   }
 }
 
+/** Names where the KEK came from, for errors (never the key). */
+function kekSource(config: Config): string {
+  if (config.secretsKey) return 'LATCHKEY_SECRETS_KEY';
+  if (config.secretsKeyFile) return `LATCHKEY_SECRETS_KEY_FILE (${config.secretsKeyFile})`;
+  return `the generated key-encryption key (${join(config.dataDir, GENERATED_KEK_FILE)})`;
+}
+
+/** Opens the stores the configuration names; key material is sealed under the KEK (./sealed-keys.ts). */
 export async function openStores(config: Config): Promise<OpenedStores> {
+  const opened = await openBackends(config);
+  let kek: Buffer;
+  try {
+    kek = loadSecretsKey(config);
+  } catch (e) {
+    await opened.close().catch(() => {});
+    throw e;
+  }
+  return { ...opened, keys: sealedKeyStore(opened.keys, kek, kekSource(config)) };
+}
+
+async function openBackends(config: Config): Promise<OpenedStores> {
   const useRedis = config.redisUrl !== null || (config.redisClusterNodes?.length ?? 0) > 0;
   if (!useRedis && config.databaseUrl === null) return openSqliteStores(config.dataDir);
 

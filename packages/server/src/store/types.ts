@@ -72,33 +72,61 @@ export type { Revocation, RevocationFeed };
 export interface StoredSigningKey {
   kid: string;
   alg: 'EdDSA' | 'ES256' | 'RS256';
-  /** The private key as a JWK JSON string. Lives only in the key store, never in Redis. */
+  /**
+   * The private key as a JWK JSON string. Lives only in the key store, never in Redis; at rest it
+   * is sealed under the key-encryption key (store/sealed-keys.ts), so adapters hold ciphertext.
+   */
   privateJwk: string;
   createdAt: number;
-  /** When it stopped signing; still published until every token it signed has expired. */
+  /** When it starts signing. Until then it is pending: published in the JWKS, signing nothing. */
+  activatesAt: number;
+  /** When it stops signing (may be ahead: the activation of its pending successor); still published until every token it signed has expired. */
   retiredAt: number | null;
 }
 
 export interface MacKeyRecord {
   id: number;
+  /** 32 bytes in use; sealed at rest like `privateJwk`. */
   secret: Buffer;
   createdAt: number;
+  /** When it starts MACing new refresh tokens; every instance verifies with it from its first reload on. */
+  activatesAt: number;
+}
+
+/** Conditions of a rotation. A rotation already pending (a key not yet active) always wins: nothing changes. */
+export interface RotationGuard {
+  /** Scheduled rotation: only if the newest key activated before this time (ms). */
+  ifNewestActivatedBefore?: number;
 }
 
 export interface KeyStore {
   /**
-   * Atomic across instances: if an active (not retired) key of `alg` exists, nothing changes;
-   * otherwise every active key is retired at `now` and `candidate()` is inserted. Concurrent
-   * callers end with exactly one active key. Returns all keys after the operation.
+   * Atomic across instances: if a key of `alg` that is not retired at `now` (active or pending)
+   * exists, nothing changes; otherwise every such key is retired at `now` and `candidate()` is
+   * inserted. Concurrent callers end with exactly one active key. Returns all keys after the operation.
    */
   ensureActiveSigningKey(alg: StoredSigningKey['alg'], candidate: () => StoredSigningKey, now: number): Promise<StoredSigningKey[]>;
-  /** Atomic: retires every active key at `now` and inserts `next`. */
-  rotateSigningKey(next: StoredSigningKey, now: number): Promise<StoredSigningKey[]>;
+  /**
+   * Atomic across instances: unless a key is pending (activatesAt > now) or `guard` says not yet,
+   * inserts `next` and retires every key not yet retired at `next.activatesAt`, the moment it takes
+   * over. Of concurrent rotations exactly one reports `rotated`.
+   */
+  rotateSigningKey(next: StoredSigningKey, now: number, guard?: RotationGuard): Promise<{ rotated: boolean; keys: StoredSigningKey[] }>;
   listSigningKeys(): Promise<StoredSigningKey[]>;
+  /** Compare-and-set of one key's stored material (sealing a legacy plaintext row); false if it was not `expected`. */
+  replaceSigningKeyMaterial(kid: string, expected: string, next: string): Promise<boolean>;
   /** Atomic across instances: returns the MAC keys, inserting `candidate` only if there are none. */
   ensureMacKeys(candidate: MacKeyRecord): Promise<MacKeyRecord[]>;
-  /** The MAC keys as they are (never inserts). */
+  /**
+   * Atomic across instances, like rotateSigningKey: inserts `candidate(id)` with the next id
+   * (ids only grow) unless a key is pending or `guard` says not yet; in the same step deletes the
+   * keys whose successor activated before `dropBefore` (nothing they made can still be used).
+   */
+  rotateMacKey(candidate: (id: number) => MacKeyRecord, now: number, dropBefore: number, guard?: RotationGuard): Promise<{ rotated: boolean; keys: MacKeyRecord[] }>;
+  /** The MAC keys as they are, by id (never inserts). */
   listMacKeys(): Promise<MacKeyRecord[]>;
+  /** Compare-and-set of one MAC key's stored secret; false if it was not `expected`. */
+  replaceMacSecret(id: number, expected: Buffer, next: Buffer): Promise<boolean>;
 }
 
 /** Operators' API keys (domain/admin-keys.ts); kept with the users, never in Redis. */

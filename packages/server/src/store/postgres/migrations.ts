@@ -69,6 +69,13 @@ const MIGRATIONS: string[] = [
     revoked_at int8
   );
   `,
+  // 3: pending keys (issue 12): when a key starts signing / MACing; NULL on older rows means at
+  // creation. Sealing older plaintext rows needs the key-encryption key, so it is done at start
+  // by store/sealed-keys.ts, not here.
+  `
+  ALTER TABLE signing_keys ADD COLUMN activates_at int8;
+  ALTER TABLE mac_keys ADD COLUMN activates_at int8;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

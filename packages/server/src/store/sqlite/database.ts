@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
-import { closeSync, mkdirSync, openSync, chmodSync } from 'node:fs';
+import { closeSync, openSync, chmodSync } from 'node:fs';
+import { assertPrivateFile, ensurePrivateDir } from '../../secrets/file-modes.js';
 
 export type SqliteDb = Database.Database;
 
@@ -11,6 +12,8 @@ export type SqliteDb = Database.Database;
  * "future generation" refusal, never as a fork.
  */
 export function openSqlite(path: string, schema: string, columns: Array<{ table: string; column: string; definition: string }> = [], afterColumns = ''): SqliteDb {
+  // A file others could write may already hold someone else's keys or users: refuse, never fix silently.
+  for (const f of [path, `${path}-wal`, `${path}-shm`]) assertPrivateFile(f, 'the database file', { readable: true });
   closeSync(openSync(path, 'a', 0o600));
   chmodSync(path, 0o600);
   const db = new Database(path);
@@ -27,6 +30,7 @@ export function openSqlite(path: string, schema: string, columns: Array<{ table:
   return db;
 }
 
+/** Creates the data dir 0700, or refuses an existing one that group or others can write. */
 export function ensureDataDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(dir);
 }

@@ -4,7 +4,7 @@ import type { Stores } from '../types.js';
 import { ensureDataDir, openSqlite } from './database.js';
 import { sqliteKeyStore } from './keys.js';
 import { sqliteRevocationFeed } from './revocations.js';
-import { MAIN_AFTER_COLUMNS, MAIN_COLUMNS, MAIN_SCHEMA, SECRETS_SCHEMA } from './schema.js';
+import { MAIN_AFTER_COLUMNS, MAIN_COLUMNS, MAIN_SCHEMA, SECRETS_COLUMNS, SECRETS_SCHEMA } from './schema.js';
 import { sqliteAdminKeyStore } from './admin-keys.js';
 import { sqliteSessionStore } from './sessions.js';
 import { sqliteUserStore } from './users.js';
@@ -17,7 +17,7 @@ export interface SqliteStores extends Stores {
 export function openSqliteStores(dataDir: string): SqliteStores {
   ensureDataDir(dataDir);
   const main = openSqlite(join(dataDir, 'latchkey.db'), MAIN_SCHEMA, MAIN_COLUMNS, MAIN_AFTER_COLUMNS);
-  const secrets = openSqlite(join(dataDir, 'secrets.db'), SECRETS_SCHEMA);
+  const secrets = openSqlite(join(dataDir, 'secrets.db'), SECRETS_SCHEMA, SECRETS_COLUMNS);
   const sessions = sqliteSessionStore(main);
   const revocations = sqliteRevocationFeed(main);
   return {

@@ -65,3 +65,9 @@ CREATE TABLE IF NOT EXISTS mac_keys (
   created_at INTEGER NOT NULL
 );
 `;
+
+/** Added with pending keys (issue 12): when a key starts signing / MACing; NULL on older rows means at creation. */
+export const SECRETS_COLUMNS: Array<{ table: string; column: string; definition: string }> = [
+  { table: 'signing_keys', column: 'activates_at', definition: 'INTEGER' },
+  { table: 'mac_keys', column: 'activates_at', definition: 'INTEGER' },
+];
