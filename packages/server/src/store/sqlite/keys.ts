@@ -32,6 +32,12 @@ const toKey = (r: KeyRow): StoredSigningKey => ({
 const toMac = (r: MacRow): MacKeyRecord => ({ id: r.id, secret: r.secret, createdAt: r.created_at, activatesAt: r.activates_at ?? r.created_at });
 
 export function sqliteKeyStore(db: SqliteDb): KeyStore {
+  // Replaced or deleted key material (a legacy plaintext row being sealed, a dropped MAC secret)
+  // must not linger in free pages of the file.
+  db.pragma('secure_delete = ON');
+  // ...nor in WAL frames: after such a write the WAL is checkpointed and truncated (best effort:
+  // a reader in another process may hold it back until its next write).
+  const flush = () => db.pragma('wal_checkpoint(TRUNCATE)');
   const all = db.prepare<[], KeyRow>('SELECT * FROM signing_keys ORDER BY created_at, kid');
   const unretiredOfAlg = db.prepare<[number, string], KeyRow>('SELECT * FROM signing_keys WHERE (retired_at IS NULL OR retired_at > ?) AND alg = ?');
   const retireUnretired = db.prepare('UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL OR retired_at > ?');
@@ -69,8 +75,9 @@ export function sqliteKeyStore(db: SqliteDb): KeyStore {
       const c = candidate(Math.max(0, ...before.map((m) => m.id)) + 1);
       macInsert.run(c.id, c.secret, c.createdAt, c.activatesAt);
     }
-    for (const id of macKeysToDrop(listMac(), dropBefore)) macDelete.run(id);
-    return { rotated, keys: listMac() };
+    const drop = macKeysToDrop(listMac(), dropBefore);
+    for (const id of drop) macDelete.run(id);
+    return { rotated, dropped: drop.length, keys: listMac() };
   });
 
   return {
@@ -84,7 +91,9 @@ export function sqliteKeyStore(db: SqliteDb): KeyStore {
       return listKeys();
     },
     async replaceSigningKeyMaterial(kid, expected, next) {
-      return replaceKey.run(next, kid, expected).changes === 1;
+      const replaced = replaceKey.run(next, kid, expected).changes === 1;
+      if (replaced) flush();
+      return replaced;
     },
     async listMacKeys() {
       return listMac();
@@ -93,10 +102,14 @@ export function sqliteKeyStore(db: SqliteDb): KeyStore {
       return ensureMac.immediate(candidate);
     },
     async rotateMacKey(candidate, now, dropBefore, guard) {
-      return rotateMac.immediate(candidate, now, dropBefore, guard);
+      const { rotated, dropped, keys } = rotateMac.immediate(candidate, now, dropBefore, guard);
+      if (dropped > 0) flush();
+      return { rotated, keys };
     },
     async replaceMacSecret(id, expected, next) {
-      return macReplace.run(next, id, expected).changes === 1;
+      const replaced = macReplace.run(next, id, expected).changes === 1;
+      if (replaced) flush();
+      return replaced;
     },
   };
 }
