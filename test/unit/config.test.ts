@@ -79,3 +79,47 @@ describe('configuration', () => {
     );
   });
 });
+
+describe('configuration: secrets and key rotation (issue 12)', () => {
+  const pgUrl = 'postgres://u:p@127.0.0.1/db';
+
+  it('defaults: rotation every 30 days, published an hour ahead, reloaded every 30 s, no KEK (embedded generates one)', () => {
+    const c = loadConfig({});
+    assert.equal(c.keyRotationSec, 30 * 86400);
+    assert.equal(c.keyPublishLeadSec, 3600);
+    assert.equal(c.keyReloadSec, 30);
+    assert.equal(c.secretsKey, null);
+    assert.equal(c.secretsKeyFile, null);
+    assert.equal(loadConfig({ LATCHKEY_KEY_ROTATION: 'off' }).keyRotationSec, null);
+  });
+
+  it('with LATCHKEY_DATABASE_URL a KEK is required, and the message names the variable', () => {
+    assert.throws(
+      () => loadConfig({ LATCHKEY_DATABASE_URL: pgUrl }),
+      (e: unknown) => e instanceof ConfigError && e.message.startsWith('LATCHKEY_SECRETS_KEY: expected ') && /LATCHKEY_SECRETS_KEY_FILE/.test(e.message),
+    );
+    assert.ok(loadConfig({ LATCHKEY_DATABASE_URL: pgUrl, LATCHKEY_SECRETS_KEY: TEST_SECRETS_KEY }).secretsKey?.length === 32);
+    assert.equal(loadConfig({ LATCHKEY_DATABASE_URL: pgUrl, LATCHKEY_SECRETS_KEY_FILE: '/run/secrets/kek' }).secretsKeyFile, '/run/secrets/kek');
+  });
+
+  it('takes base64url, padded base64 and hex of 32 bytes; refuses anything else without echoing it', () => {
+    const bytes = Buffer.alloc(32, 0xfb);
+    for (const form of [bytes.toString('base64url'), bytes.toString('base64'), bytes.toString('hex')]) {
+      assert.ok(loadConfig({ LATCHKEY_SECRETS_KEY: form }).secretsKey!.equals(bytes), form);
+    }
+    for (const bad of ['short', Buffer.alloc(31).toString('base64url'), Buffer.alloc(33).toString('hex'), `${bytes.toString('hex')}zz`]) {
+      assert.throws(
+        () => loadConfig({ LATCHKEY_SECRETS_KEY: bad }),
+        (e: unknown) => e instanceof ConfigError && e.message.startsWith('LATCHKEY_SECRETS_KEY: expected ') && !e.message.includes(bad),
+      );
+    }
+    assert.throws(() => loadConfig({ LATCHKEY_SECRETS_KEY: TEST_SECRETS_KEY, LATCHKEY_SECRETS_KEY_FILE: '/x' }), /LATCHKEY_SECRETS_KEY: expected either/);
+  });
+
+  it('refuses a lead shorter than two reloads, and a rotation interval not longer than the lead', () => {
+    assert.throws(() => loadConfig({ LATCHKEY_KEY_RELOAD: '30', LATCHKEY_KEY_PUBLISH_LEAD: '59' }), /^ConfigError|LATCHKEY_KEY_PUBLISH_LEAD: expected at least twice/);
+    assert.equal(loadConfig({ LATCHKEY_KEY_RELOAD: '1', LATCHKEY_KEY_PUBLISH_LEAD: '2' }).keyPublishLeadSec, 2);
+    assert.throws(() => loadConfig({ LATCHKEY_KEY_ROTATION: '3600' }), /LATCHKEY_KEY_ROTATION: expected off, or more seconds than LATCHKEY_KEY_PUBLISH_LEAD/);
+    assert.throws(() => loadConfig({ LATCHKEY_KEY_ROTATION: 'weekly' }), /LATCHKEY_KEY_ROTATION: expected/);
+  });
+});
