@@ -144,4 +144,21 @@ describe('admin API', () => {
     await revokeAdminKey(srv.latchkey.ctx, made.body.adminKey.id, 'cli');
     assert.equal((await call(admin, 'GET', '/admin/keys', as(made.body.adminKey.key))).status, 401);
   });
+
+  it('keys/rotate and rotate-mac: a pending key each (201), a second call while pending rotates nothing (200), states listed', async () => {
+    for (const [path, kind] of [['/admin/keys/rotate', 'signing'], ['/admin/keys/rotate-mac', 'mac']] as const) {
+      const first = await call(admin, 'POST', path, as(key));
+      assert.equal(first.status, 201);
+      assert.equal(first.body.rotation.kind, kind);
+      assert.equal(first.body.rotation.rotated, true);
+      assert.ok(Date.parse(first.body.rotation.activatesAt) > Date.now() + 3500_000, 'activates one publish lead (1 h) later');
+      const again = await call(admin, 'POST', path, as(key));
+      assert.equal(again.status, 200);
+      assert.deepEqual(again.body.rotation, { ...first.body.rotation, rotated: false });
+      const listed = (await call(admin, 'GET', '/admin/keys', as(key))).body.keys as Array<{ kind: string; id: string; state: string }>;
+      assert.equal(listed.find((k) => k.kind === kind && k.id === first.body.rotation.id)?.state, 'pending');
+      assert.equal(srv.events('keys.rotated').filter((e) => e.keyKind === kind && e.actor === `key:${keyId}`).length, 1);
+    }
+    assert.equal((await call(admin, 'POST', '/admin/keys/rotate')).status, 401);
+  });
 });
