@@ -113,4 +113,30 @@ describe('latchkey CLI against the embedded store', { timeout: 120_000 }, () => 
       removeDir(idle);
     }
   });
+
+  it('keys rotate / rotate-mac on a data dir no server has used yet: the start key is made first, the new one is pending, a second call exits 3', async () => {
+    const fresh = tempDataDir();
+    try {
+      const e = { LATCHKEY_DATA_DIR: fresh };
+      const first = await cli(e, 'keys', 'rotate', '--json');
+      assert.equal(first.status, 0, first.stderr);
+      assert.equal(JSON.parse(first.stdout).rotated, true);
+      const again = await cli(e, 'keys', 'rotate');
+      assert.equal(again.status, 3);
+      assert.match(again.stdout, /already pending/);
+      assert.equal((await cli(e, 'keys', 'rotate-mac')).status, 0);
+      const states = (JSON.parse((await cli(e, 'keys', 'list', '--json')).stdout) as Array<{ kind: string; state: string }>).map((k) => `${k.kind}:${k.state}`);
+      assert.deepEqual(states.sort(), ['mac:active', 'mac:pending', 'signing:active', 'signing:pending']);
+      const srv = await spawnServer(e);
+      try {
+        const u = await call(srv.url, 'POST', '/auth/signup', { json: { email: 'rotate@example.com', password: 'correct horse battery' } });
+        assert.equal(u.status, 201, 'the server signs with the active key while the new one is pending');
+      } finally {
+        srv.proc.kill('SIGTERM');
+        await srv.exited;
+      }
+    } finally {
+      removeDir(fresh);
+    }
+  });
 });

@@ -74,6 +74,9 @@ export function macKeyState(m: MacKeyRecord, macs: MacKeyRecord[], now: number, 
 
 /** Adds a pending signing key that activates `leadMs` from now; exactly one of concurrent rotations wins. */
 export async function rotateSigningKey(store: KeyStore, alg: JwsAlg, now: number, leadMs: number, guard?: RotationGuard) {
+  // A store with no key yet (the CLI before any server start) first gets the active key a start
+  // would make: a pending key alone would leave nothing to sign with until it activates.
+  await store.ensureActiveSigningKey(alg, () => newStoredSigningKey(alg, now), now);
   const next = newStoredSigningKey(alg, now, now + leadMs);
   const r = await store.rotateSigningKey(next, now, guard);
   return { rotated: r.rotated, key: r.rotated ? next : undefined, keys: r.keys };
@@ -81,6 +84,7 @@ export async function rotateSigningKey(store: KeyStore, alg: JwsAlg, now: number
 
 /** Adds a pending MAC secret that activates `leadMs` from now, and drops the ones nothing can use any more. */
 export async function rotateMacKey(store: KeyStore, now: number, leadMs: number, macLifetimeMs: number, guard?: RotationGuard) {
+  await store.ensureMacKeys(newMacKeyRecord(1, now));
   let made: MacKeyRecord | undefined;
   const r = await store.rotateMacKey((id) => (made = newMacKeyRecord(id, now, now + leadMs)), now, now - macLifetimeMs, guard);
   return { rotated: r.rotated, key: r.rotated ? made : undefined, keys: r.keys };
