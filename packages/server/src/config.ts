@@ -47,6 +47,21 @@ export interface Config {
   adminPort: number | null;
   /** Origins (scheme://host[:port]) that browsers may call the API from, besides the server's own. */
   corsOrigins: string[];
+  /** smtp:// or smtps:// relay for account mail; null: the dev outbox (embedded development). */
+  smtpUrl: string | null;
+  /** SMTP credentials given apart from the URL (they win over credentials in it). */
+  smtpUser: string | null;
+  smtpPassword: string | null;
+  /** The From of account mail. */
+  mailFrom: string;
+  /** Names the product in account mail. */
+  productName: string;
+  /** Base URL of the pages that account-mail links open (their token in the `token` query parameter). */
+  appUrl: string;
+  /** Longest wait between two delivery attempts of one message while SMTP is down. */
+  mailRetryMaxSec: number;
+  /** A message still undelivered this long after it was queued is given up. */
+  mailMaxAgeSec: number;
 }
 
 export class ConfigError extends Error {
@@ -139,6 +154,22 @@ function corsOrigins(env: Env): string[] {
   });
 }
 
+/** A plain name for mail: no control characters, no quotes or angle brackets (header injection). */
+function productName(env: Env): string {
+  const raw = (env.LATCHKEY_PRODUCT_NAME ?? '').trim();
+  if (raw === '') return 'Latchkey';
+  if (raw.length > 64 || /[\u0000-\u001f\u007f"<>\\]/.test(raw)) throw new ConfigError('LATCHKEY_PRODUCT_NAME', 'a name of up to 64 characters without control characters, quotes or <>', raw);
+  return raw;
+}
+
+/** `addr@host` or `Name <addr@host>`, one line (a CR or LF would inject headers). */
+function mailFrom(env: Env, name: string, issuer: string): string {
+  const raw = (env.LATCHKEY_MAIL_FROM ?? '').trim();
+  if (raw === '') return `"${name}" <no-reply@${new URL(issuer).hostname}>`;
+  if (!/^(?:[^\r\n<>]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/.test(raw)) throw new ConfigError('LATCHKEY_MAIL_FROM', 'an address, or Name <address>', raw);
+  return raw;
+}
+
 const DAY = 86_400;
 /** Prometheus exporters' customary port (OpenTelemetry's Prometheus exporter uses it too). */
 const DEFAULT_ADMIN_PORT = 9464;
@@ -198,6 +229,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('LATCHKEY_ADMIN_PORT', `a port other than PORT (${port}), or off`, adminRaw);
   }
 
+  const name = productName(env);
   return {
     port,
     host,
@@ -228,5 +260,14 @@ export function loadConfig(env: Env = process.env): Config {
     adminHost: (env.LATCHKEY_ADMIN_HOST ?? '').trim() || '127.0.0.1',
     adminPort,
     corsOrigins: corsOrigins(env),
+    smtpUrl: url(env, 'LATCHKEY_SMTP_URL', ['smtp:', 'smtps:']),
+    smtpUser: (env.LATCHKEY_SMTP_USER ?? '').trim() || null,
+    smtpPassword: env.LATCHKEY_SMTP_PASSWORD || null,
+    mailFrom: mailFrom(env, name, issuer),
+    productName: name,
+    // Default: the server's own demo pages, which handle every link (web/).
+    appUrl: url(env, 'LATCHKEY_APP_URL', ['http:', 'https:']) ?? `${issuer.replace(/\/$/, '')}/demo/`,
+    mailRetryMaxSec: int(env, 'LATCHKEY_MAIL_RETRY_MAX', 60, 1, DAY),
+    mailMaxAgeSec: int(env, 'LATCHKEY_MAIL_MAX_AGE', DAY, 60, 7 * DAY),
   };
 }

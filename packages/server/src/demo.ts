@@ -31,6 +31,17 @@ function demoRoutes(app: FastifyInstance, ctx: AuthContext): void {
     return readFile(join(DEMO, 'app.js'), 'utf8');
   });
 
+  // The dev outbox (no LATCHKEY_SMTP_URL): the messages' links carry tokens that sign in as their
+  // recipients, so only a caller on this machine may list them: a loopback peer, not relayed by a
+  // proxy (X-Forwarded-For could be written by anyone, so it is not trusted here at all).
+  app.get('/demo/api/outbox', async (req, reply) => {
+    const outbox = ctx.mailer.outbox;
+    const peer = req.socket.remoteAddress ?? '';
+    const local = ['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(peer) && req.headers['x-forwarded-for'] === undefined;
+    if (outbox === null || !local) return reply.code(404).send({ error: 'not_found', error_description: 'not found', reason: 'not_found' });
+    return { messages: outbox.list() };
+  });
+
   // The "protected API" the page calls on a timer: any Bearer-protected route would do.
   app.get('/demo/api/ping', { onRequest: bearerGuard(ctx) }, async (req) => {
     const c = claimsOf(req);

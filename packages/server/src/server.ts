@@ -14,6 +14,7 @@ import { openStores } from './store/open.js';
 import { describeStores } from './store/describe.js';
 import { buildAdminApp } from './admin/app.js';
 import { instrumentStores } from './metrics/instrument-stores.js';
+import { createMailer } from './mail/mailer.js';
 import { noopMetrics, prometheusMetrics, type Metrics } from './metrics/metrics.js';
 
 export interface Latchkey {
@@ -73,6 +74,7 @@ export async function createLatchkey(config: Config, opts: StartOptions = {}): P
     now,
     dummyHash: await hashPassword(randomBytes(24).toString('base64url')),
     verifiedTokens: new VerifiedTokenCache(10_000),
+    mailer: createMailer(config, logger, now),
   };
   const app = await buildApp(ctx, { logger, plugins: [...demoPlugins(config), ...(opts.plugins ?? [])] });
   const admin = prometheus ? await buildAdminApp(ctx, { logger, metrics: prometheus }) : null;
@@ -100,6 +102,7 @@ export async function createLatchkey(config: Config, opts: StartOptions = {}): P
       clearInterval(keyReloadTimer);
       await Promise.all([app.close(), admin?.close()]);
       await follower.close();
+      await ctx.mailer.close();
       await stores.close();
     },
   };
