@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import { accessTokenHorizonMs, type AuthContext } from './auth/context.js';
 import type { SecurityEventSink } from './auth/events.js';
 import { hashPassword } from './auth/passwords.js';
+import { passwordPolicy } from './auth/common-passwords.js';
 import { buildApp, type AppPlugin } from './http/app.js';
 import { KeyRing } from './keys/key-ring.js';
 import { demoPlugins } from './demo.js';
@@ -64,6 +65,7 @@ export async function createLatchkey(config: Config, opts: StartOptions = {}): P
   const events: SecurityEventSink = (e) => {
     if (logger.isLevelEnabled('info')) logger.info({ ...e, security: true }, e.event);
   };
+  passwordPolicy(); // loaded now rather than by the first sign-up
   const ctx: AuthContext = {
     config,
     stores,

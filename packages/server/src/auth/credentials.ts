@@ -8,6 +8,9 @@ import type { Metrics } from '../metrics/metrics.js';
 import { startSession, type ClientInfo } from './start-session.js';
 import { loginThrottle } from './login-throttle.js';
 import { endSessionsOfDisabled } from './admin.js';
+import { checkEmailAddress, emailLookupKey } from '../domain/email-address.js';
+import { checkNewPassword } from '../domain/password-policy.js';
+import { passwordPolicy } from './common-passwords.js';
 
 /** Counts a hash or verification in flight for latchkey_password_hash_in_flight. */
 async function hashing<T>(metrics: Metrics, work: () => Promise<T>): Promise<T> {
@@ -19,8 +22,18 @@ async function hashing<T>(metrics: Metrics, work: () => Promise<T>): Promise<T> 
   }
 }
 
+/** The lookup key of an address (domain/email-address.ts); a string that could never be registered matches nothing. */
 export function normaliseEmail(email: string): string {
-  return email.trim().toLowerCase();
+  return emailLookupKey(email);
+}
+
+/** A new address and password, or the refusal naming the rule (ASVS 5.0 V6.2). */
+export function acceptableCredentials(rawEmail: string, password: string): string {
+  const email = checkEmailAddress(rawEmail);
+  if (!email.ok) throw email.rule === 'email_malformed' ? Errors.invalidRequest(email.description) : Errors.policyRefused(email.rule, email.description);
+  const pw = checkNewPassword(passwordPolicy(), password, email.email);
+  if (!pw.ok) throw Errors.policyRefused(pw.rule, pw.description);
+  return email.email;
 }
 
 export interface PublicUser {
@@ -33,17 +46,12 @@ export function publicUser(u: UserRecord): PublicUser {
   return { id: u.id, email: u.email, createdAt: new Date(u.createdAt).toISOString() };
 }
 
-// Deliberately loose: the address is proven by use, not by a regex; this only refuses what
-// cannot be an address at all (RFC 5321 caps the path at 254).
-const EMAIL_RE = /^[^\s@]{1,64}@[^\s@.]+(\.[^\s@.]+)+$/;
-
 export async function signup(
   ctx: AuthContext,
   input: { email: string; password: string },
   client: ClientInfo,
 ): Promise<{ user: PublicUser } & TokenResponse> {
-  const email = normaliseEmail(input.email);
-  if (email.length > 254 || !EMAIL_RE.test(email)) throw Errors.invalidRequest('email is not a valid address');
+  const email = acceptableCredentials(input.email, input.password);
   const user: UserRecord = { id: newUserId(), email, passwordHash: await hashing(ctx.metrics, () => hashPassword(input.password)), createdAt: ctx.now() };
   try {
     await ctx.stores.users.createUser(user);

@@ -67,6 +67,8 @@ export const Errors = {
   rateLimited: (retryAfterSec: number) => new AuthError('rate_limited', 'rate_limited', 'too many failed attempts; retry later', { retryAfterSec }),
   unavailable: () => new AuthError('temporarily_unavailable', 'unavailable', DESCRIPTIONS.unavailable),
   invalidRequest: (why: string) => new AuthError('invalid_request', 'request_invalid', why),
+  /** A refused address or password: the reason and description name the rule (fixed texts, never the input). */
+  policyRefused: (reason: Reason, description: string) => new AuthError('invalid_request', reason, description),
   // ASVS 5.0 V7.4: a disabled account gets no session; said only after the password check.
   accountDisabled: () => new AuthError('access_denied', 'account_disabled', 'this account is disabled'),
   adminKeyInvalid: () => new AuthError('invalid_token', 'admin_key_invalid', 'admin API key required'),
