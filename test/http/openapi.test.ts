@@ -325,6 +325,12 @@ describe('coverage: every documented answer, from a real server', () => {
     await drive(B, 'POST', '/auth/signup', 409, { json: { email: email.toUpperCase(), password }, reason: 'email_taken' });
     await drive(B, 'POST', '/auth/signup', 400, { json: { email: uniqueEmail(), password: 'short' }, reason: 'request_invalid' });
     await drive(B, 'POST', '/auth/signup', 400, { json: { email: 'not-an-address', password }, reason: 'request_invalid' });
+    await drive(B, 'POST', '/auth/signup', 400, { json: { email: `\u200B${uniqueEmail()}`, password }, reason: 'email_invisible_character' });
+    await drive(B, 'POST', '/auth/signup', 400, { json: { email: `\u202E${uniqueEmail()}`, password }, reason: 'email_bidi_control' });
+    await drive(B, 'POST', '/auth/signup', 400, { json: { email: `\uD800${uniqueEmail()}`, password }, reason: 'email_unpaired_surrogate' });
+    await drive(B, 'POST', '/auth/signup', 400, { json: { email: 'p\u0435ter@example.com', password }, reason: 'email_mixed_scripts' });
+    await drive(B, 'POST', '/auth/signup', 400, { json: { email: uniqueEmail(), password: 'password' }, reason: 'password_common' });
+    await drive(B, 'POST', '/auth/signup', 400, { json: { email: 'correcthorse@example.com', password: 'correcthorse' }, reason: 'password_matches_email' });
     await drive(B, 'POST', '/auth/signup', 400, { json: { email: uniqueEmail(), password, client_id: 'evil' }, reason: 'client_unknown' });
     const disabled = await signup(B);
     await disableUser(srv.latchkey.ctx, disabled.user.id, 'openapi test');

@@ -129,7 +129,7 @@ export const sharedSchemas = [
     required: ['id', 'email', 'createdAt'],
     properties: {
       id: { type: 'string' },
-      email: { type: 'string', description: 'Trimmed and lower-cased.' },
+      email: { type: 'string', description: 'Normalised: trimmed, NFC, lower-cased, the domain in its ASCII (IDNA) form.' },
       createdAt: timestamp,
     },
   },
@@ -266,6 +266,18 @@ function refusal(description: string, pairs: ReadonlyArray<readonly [ErrorCode, 
 
 const REQUEST_INVALID = ['invalid_request', 'request_invalid'] as const;
 const CLIENT_UNKNOWN = ['invalid_client', 'client_unknown'] as const;
+/** A new address or password refused by a rule (domain/email-address.ts, domain/password-policy.ts). */
+const POLICY_REFUSALS = [
+  ['invalid_request', 'email_invisible_character'],
+  ['invalid_request', 'email_bidi_control'],
+  ['invalid_request', 'email_unpaired_surrogate'],
+  ['invalid_request', 'email_mixed_scripts'],
+  ['invalid_request', 'password_common'],
+  ['invalid_request', 'password_matches_email'],
+] as const;
+const POLICY_TEXT =
+  'a refused address (email_invisible_character, email_bidi_control, email_unpaired_surrogate, email_mixed_scripts) or password ' +
+  '(password_common: among the 100,000 most common or one repeated character; password_matches_email)';
 
 /** Refused before the handler runs, on any route that parses a body (every POST and DELETE, asked for or not). */
 const bodyRefusals = {
@@ -303,7 +315,11 @@ export const signupResponses = {
     },
     NO_STORE,
   ),
-  400: refusal('Invalid parameters (request_invalid, also for an address that cannot be one) or an unknown client_id (client_unknown).', [REQUEST_INVALID, CLIENT_UNKNOWN]),
+  400: refusal(`Invalid parameters (request_invalid, also for an address that cannot be one), ${POLICY_TEXT}, or an unknown client_id (client_unknown).`, [
+    REQUEST_INVALID,
+    ...POLICY_REFUSALS,
+    CLIENT_UNKNOWN,
+  ]),
   403: refusal(`The address belongs to an account an operator has disabled (account_disabled), or ${FOREIGN_ORIGIN}.`, [['access_denied', 'account_disabled'], ORIGIN_REFUSED]),
   409: refusal('An account with this email already exists, whatever its case.', [['email_taken', 'email_taken']]),
   ...bodyRefusals,
