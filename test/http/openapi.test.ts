@@ -227,7 +227,7 @@ describe('the document', () => {
 
   it('Bearer routes say so, the others do not; body routes take JSON and forms', () => {
     assert.deepEqual(doc.components.securitySchemes.bearer, { bearerFormat: 'JWT', description: doc.components.securitySchemes.bearer.description, scheme: 'bearer', type: 'http' });
-    const bearer = ['POST /auth/logout', 'GET /auth/me', 'GET /auth/sessions', 'DELETE /auth/sessions', 'DELETE /auth/sessions/{id}'];
+    const bearer = ['POST /auth/logout', 'GET /auth/me', 'GET /auth/sessions', 'DELETE /auth/sessions', 'DELETE /auth/sessions/{id}', 'POST /auth/email/verify/resend'];
     for (const [p, ops] of Object.entries<Json>(doc.paths)) {
       for (const [m, op] of Object.entries<Json>(ops)) {
         const name = `${m.toUpperCase()} ${p}`;
@@ -409,6 +409,7 @@ describe('coverage: every documented answer, from a real server', () => {
       ['GET', '/auth/sessions'],
       ['DELETE', '/auth/sessions'],
       ['DELETE', '/auth/sessions/abc'],
+      ['POST', '/auth/email/verify/resend'],
     ];
     for (const [method, path] of bearer) {
       const missing = await drive(B, method, path, 401, { reason: 'access_token_missing' });
@@ -462,6 +463,38 @@ describe('coverage: every documented answer, from a real server', () => {
     await drive(B, 'DELETE', '/auth/sessions', 415, { token: u.access_token, ...XML, reason: 'content_type_unsupported' });
     await drive(B, 'DELETE', '/auth/sessions?others=true', 204, { token: u.access_token });
     await drive(B, 'DELETE', '/auth/sessions', 204, { token: u.access_token });
+  });
+
+  it('POST /auth/email/verify and POST /auth/email/verify/resend', async () => {
+    const u = await signup(B);
+    // No SMTP here: the links are in the dev outbox.
+    const link = () => new URL(srv.latchkey.ctx.mailer.outbox!.list().find((m) => m.to === u.email && m.kind === 'verify_email')!.link!).searchParams.get('token')!;
+    await srv.latchkey.ctx.mailer.queue.drained(2000);
+    const first = link();
+    await drive(B, 'POST', '/auth/email/verify/resend', 202, { token: u.access_token });
+    await drive(B, 'POST', '/auth/email/verify/resend', 400, { token: u.access_token, body: '{', headers: { 'content-type': 'application/json' }, reason: 'request_invalid' });
+    await drive(B, 'POST', '/auth/email/verify/resend', 413, { token: u.access_token, ...huge(), reason: 'body_too_large' });
+    await drive(B, 'POST', '/auth/email/verify/resend', 415, { token: u.access_token, ...XML, reason: 'content_type_unsupported' });
+    for (let i = 0; i < 4; i++) await call(B, 'POST', '/auth/email/verify/resend', { token: u.access_token });
+    const limited = await drive(B, 'POST', '/auth/email/verify/resend', 429, { token: u.access_token, reason: 'rate_limited' });
+    assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+    await srv.latchkey.ctx.mailer.queue.drained(2000);
+    await drive(B, 'POST', '/auth/email/verify', 400, { json: { token: first }, reason: 'link_token_invalid' });
+    await drive(B, 'POST', '/auth/email/verify', 400, { json: {}, reason: 'request_invalid' });
+    await drive(B, 'POST', '/auth/email/verify', 413, { json: { token: 'x'.repeat(64 * 1024) }, reason: 'body_too_large' });
+    await drive(B, 'POST', '/auth/email/verify', 415, { ...XML, reason: 'content_type_unsupported' });
+    await drive(B, 'POST', '/auth/email/verify', 204, { form: `token=${link()}` });
+  });
+
+  it('LATCHKEY_REQUIRE_VERIFIED_EMAIL: sign-up 202, login 403 email_unverified', async () => {
+    const local = await startServer({ LATCHKEY_REQUIRE_VERIFIED_EMAIL: 'true' });
+    try {
+      const email = uniqueEmail();
+      await drive(local.url, 'POST', '/auth/signup', 202, { json: { email, password } });
+      await drive(local.url, 'POST', '/auth/login', 403, { json: { email, password }, reason: 'email_unverified' });
+    } finally {
+      await local.close();
+    }
   });
 
   it('discovery, health and this document', async () => {
@@ -537,6 +570,8 @@ describe('coverage: 503 with the stores down, and the 500 body', () => {
     await drive(D, 'DELETE', `/auth/sessions/${sessionId}`, 503, { token: u.access_token, ...unavailable });
     await drive(D, 'DELETE', '/auth/sessions', 503, { token: u.access_token, ...unavailable });
     await drive(D, 'POST', '/auth/logout', 503, { token: u.access_token, ...unavailable });
+    await drive(D, 'POST', '/auth/email/verify', 503, { json: { token: 'A'.repeat(43) }, ...unavailable });
+    await drive(D, 'POST', '/auth/email/verify/resend', 503, { token: u.access_token, ...unavailable });
     const health = await drive(D, 'GET', '/healthz', 503);
     assert.deepEqual(health.body, { status: 'degraded', checks: { redis: 'down', postgres: 'down' } });
     // Keys, metadata and this document need no store.

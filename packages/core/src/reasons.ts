@@ -40,6 +40,11 @@ export const REASONS = [
   'password_common',
   /** The password is the email address or its local part. */
   'password_matches_email',
+  // Account lifecycle (issue 10).
+  /** An emailed link's token is malformed, unknown, already used, superseded by a newer link, or expired. */
+  'link_token_invalid',
+  /** LATCHKEY_REQUIRE_VERIFIED_EMAIL is on and the account's address is not confirmed yet (said only after the password check). */
+  'email_unverified',
   // Bearer routes and @latchkey/verify.
   /** No access token was sent (RFC 6750 §3.1). */
   'access_token_missing',

@@ -62,6 +62,8 @@ export interface Config {
   mailRetryMaxSec: number;
   /** A message still undelivered this long after it was queued is given up. */
   mailMaxAgeSec: number;
+  /** Login (and sign-up's first session) only once the address is verified (issue 10). */
+  requireVerifiedEmail: boolean;
 }
 
 export class ConfigError extends Error {
@@ -269,5 +271,6 @@ export function loadConfig(env: Env = process.env): Config {
     appUrl: url(env, 'LATCHKEY_APP_URL', ['http:', 'https:']) ?? `${issuer.replace(/\/$/, '')}/demo/`,
     mailRetryMaxSec: int(env, 'LATCHKEY_MAIL_RETRY_MAX', 60, 1, DAY),
     mailMaxAgeSec: int(env, 'LATCHKEY_MAIL_MAX_AGE', DAY, 60, 7 * DAY),
+    requireVerifiedEmail: bool(env, 'LATCHKEY_REQUIRE_VERIFIED_EMAIL', false),
   };
 }

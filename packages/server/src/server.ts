@@ -76,7 +76,8 @@ export async function createLatchkey(config: Config, opts: StartOptions = {}): P
     now,
     dummyHash: await hashPassword(randomBytes(24).toString('base64url')),
     verifiedTokens: new VerifiedTokenCache(10_000),
-    mailer: createMailer(config, logger, now),
+    // Wall-clock time, not `now`: retries are scheduled on real timers (a test's clock stands still).
+    mailer: createMailer(config, logger),
   };
   const app = await buildApp(ctx, { logger, plugins: [...demoPlugins(config), ...(opts.plugins ?? [])] });
   const admin = prometheus ? await buildAdminApp(ctx, { logger, metrics: prometheus }) : null;

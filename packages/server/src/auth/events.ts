@@ -19,7 +19,11 @@ export type SecurityEventName =
   | 'admin.sessions_ended'
   | 'admin.key_created'
   | 'admin.key_revoked'
-  | 'admin.refused';
+  | 'admin.refused'
+  | 'email.verification_sent'
+  | 'email.verified'
+  | 'email.verify_failed'
+  | 'login.unverified_email';
 
 export interface SecurityEvent {
   event: SecurityEventName;

@@ -36,7 +36,9 @@ export const tokenBody = {
   required: ['grant_type'],
   properties: {
     grant_type: { type: 'string', minLength: 1, maxLength: 64 },
-    refresh_token: { type: 'string', minLength: 1, maxLength: 512 },
+    // Room for an access token sent here by mistake (even RS256 with every claim), so that it is
+    // answered invalid_grant like any token that is not a refresh token; a real one is ~100 characters.
+    refresh_token: { type: 'string', minLength: 1, maxLength: 1024 },
     client_id: clientId,
     scope: { type: 'string', maxLength: 1024 },
   },
@@ -126,11 +128,12 @@ export const sharedSchemas = [
   {
     $id: 'User',
     type: 'object',
-    required: ['id', 'email', 'createdAt'],
+    required: ['id', 'email', 'createdAt', 'email_verified'],
     properties: {
       id: { type: 'string' },
       email: { type: 'string', description: 'Normalised: trimmed, NFC, lower-cased, the domain in its ASCII (IDNA) form.' },
       createdAt: timestamp,
+      email_verified: { type: 'boolean', description: 'Whether the address was confirmed by the link sent to it (also the access token’s `email_verified` claim).' },
     },
   },
   {
@@ -315,6 +318,11 @@ export const signupResponses = {
     },
     NO_STORE,
   ),
+  202: answer(
+    'LATCHKEY_REQUIRE_VERIFIED_EMAIL is on: the account exists and a verification link was sent; log in once the address is confirmed.',
+    { type: 'object', required: ['user'], properties: { user: ref('User') } },
+    NO_STORE,
+  ),
   400: refusal(`Invalid parameters (request_invalid, also for an address that cannot be one), ${POLICY_TEXT}, or an unknown client_id (client_unknown).`, [
     REQUEST_INVALID,
     ...POLICY_REFUSALS,
@@ -332,8 +340,8 @@ export const loginResponses = {
   400: refusal('Invalid parameters (request_invalid) or an unknown client_id (client_unknown).', [REQUEST_INVALID, CLIENT_UNKNOWN]),
   401: refusal('Wrong email or password; an unknown email answers exactly the same.', [['invalid_credentials', 'credentials_invalid']]),
   403: refusal(
-    `The password is right but an operator has disabled the account (account_disabled, said only after the password check), or ${FOREIGN_ORIGIN}.`,
-    [['access_denied', 'account_disabled'], ORIGIN_REFUSED],
+    `The password is right but an operator has disabled the account (account_disabled), or LATCHKEY_REQUIRE_VERIFIED_EMAIL is on and the address is not confirmed yet (email_unverified); both said only after the password check; or ${FOREIGN_ORIGIN}.`,
+    [['access_denied', 'account_disabled'], ['access_denied', 'email_unverified'], ORIGIN_REFUSED],
   ),
   ...bodyRefusals,
   429: refusal('Too many failed attempts for this account or from this source.', [['rate_limited', 'rate_limited']], RETRY_AFTER),
@@ -445,4 +453,40 @@ export const openApiResponses = {
     { 'Cache-Control': { type: 'string', enum: ['no-cache'], description: 'Revalidate: the document changes with the server version.' } },
   ),
   ...internal,
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Account lifecycle (issue 10).
+
+/** A token of an emailed link: 256 bits in base64url. */
+const linkToken = { type: 'string', minLength: 1, maxLength: 512 } as const;
+const LINK_REFUSED = ['invalid_token', 'link_token_invalid'] as const;
+
+export const verifyEmailBody = {
+  type: 'object',
+  required: ['token'],
+  properties: { token: linkToken },
+} as const;
+
+export const verifyEmailResponses = {
+  204: noContent('The address is confirmed (the `token` of the emailed link was used up).'),
+  400: refusal('The token is malformed, unknown, already used, superseded by a newer link, or expired (link_token_invalid); or a parameter is missing (request_invalid).', [
+    LINK_REFUSED,
+    REQUEST_INVALID,
+  ]),
+  ...bodyRefusals,
+  ...accountRouteFailures,
+} as const;
+
+export const resendVerificationResponses = {
+  202: answer('A new verification link is on its way (the older one is dead); nothing is sent when the address is already confirmed.', {
+    type: 'object',
+    properties: {},
+    additionalProperties: false,
+  }),
+  ...unparsable('A body that cannot be parsed (none is needed).'),
+  ...bearerRefused,
+  ...bodyRefusals,
+  429: refusal('More than 5 links asked for in an hour.', [['rate_limited', 'rate_limited']], RETRY_AFTER),
+  ...accountRouteFailures,
 } as const;

@@ -27,7 +27,7 @@ export interface Mailer {
   close(): Promise<void>;
 }
 
-export function createMailer(config: Config, logger: Logger, now: () => number): Mailer {
+export function createMailer(config: Config, logger: Logger, now: () => number = Date.now): Mailer {
   const outbox = config.smtpUrl === null ? devOutbox(logger, now) : null;
   const transport = outbox ?? smtpTransport({ url: config.smtpUrl!, user: config.smtpUser, password: config.smtpPassword, from: config.mailFrom });
   const queue = new MailQueue(transport, logger, {

@@ -77,6 +77,7 @@ export async function openStores(config: Config): Promise<OpenedStores> {
     users: durable.users,
     keys: durable.keys,
     adminKeys: durable.adminKeys,
+    accountTokens: durable.accountTokens,
     sessions: ephemeral.sessions,
     revocations: ephemeral.revocations,
     rateLimits: ephemeral.rateLimits,

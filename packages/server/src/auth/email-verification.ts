@@ -1,0 +1,68 @@
+// Proving an address (issue 10): sign-up sends a link; following it marks the address verified.
+// The access token says so (`email_verified`), and with LATCHKEY_REQUIRE_VERIFIED_EMAIL login of
+// an unverified account is refused after the password check (credentials.ts).
+import { Errors } from '../domain/errors.js';
+import { hashLinkToken, newLinkToken } from '../domain/link-token.js';
+import type { UserRecord } from '../store/types.js';
+import type { AuthContext } from './context.js';
+
+export const VERIFY_LINK_TTL_MS = 24 * 3_600_000;
+/** Resends per account per hour (Bearer-authenticated: a limit says nothing about others). */
+export const RESEND_LIMIT = 5;
+const RESEND_WINDOW_MS = 3_600_000;
+
+// An address once verified stays verified (an address change takes effect only once the new
+// address is proven), so a "verified" answer may be remembered by every instance without asking
+// the store again; only unverified users are looked up on each refresh.
+const verifiedUsers = new WeakMap<AuthContext, Set<string>>();
+const VERIFIED_CACHE_MAX = 100_000;
+
+function remember(ctx: AuthContext, userId: string): void {
+  let set = verifiedUsers.get(ctx);
+  if (!set) verifiedUsers.set(ctx, (set = new Set()));
+  if (set.size >= VERIFIED_CACHE_MAX) set.clear();
+  set.add(userId);
+}
+
+/** For the `email_verified` claim of a refreshed access token. */
+export async function isEmailVerified(ctx: AuthContext, userId: string): Promise<boolean> {
+  if (verifiedUsers.get(ctx)?.has(userId)) return true;
+  // The session has already rotated when this runs: failing the refresh now would make the
+  // client's retry look like reuse under LATCHKEY_REUSE_GRACE=0. The claim's safe answer is false.
+  const user = await ctx.stores.users.findUserById(userId).catch(() => null);
+  const verified = Boolean(user?.emailVerifiedAt);
+  if (verified) remember(ctx, userId);
+  return verified;
+}
+
+/** Issues a verification link (killing any older one) and queues it; never waits for the mail. */
+export async function sendVerificationLink(ctx: AuthContext, user: Pick<UserRecord, 'id' | 'email'>): Promise<void> {
+  const { token, hash } = newLinkToken();
+  const now = ctx.now();
+  await ctx.stores.accountTokens.issueAccountToken({ hash, purpose: 'verify_email', userId: user.id, email: user.email, createdAt: now, expiresAt: now + VERIFY_LINK_TTL_MS });
+  ctx.mailer.sendLink('verify_email', user.email, token);
+  ctx.events({ event: 'email.verification_sent', userId: user.id });
+}
+
+/** POST /auth/email/verify/resend: a new link, unless the address is already verified. */
+export async function resendVerification(ctx: AuthContext, userId: string): Promise<void> {
+  const user = await ctx.stores.users.findUserById(userId);
+  if (!user) throw Errors.invalidToken();
+  if (user.emailVerifiedAt) return;
+  const { count, resetAt } = await ctx.stores.rateLimits.hit(`verify-resend:${userId}`, RESEND_WINDOW_MS, ctx.now());
+  if (count > RESEND_LIMIT) throw Errors.rateLimited(Math.max(1, Math.ceil((resetAt - ctx.now()) / 1000)));
+  await sendVerificationLink(ctx, user);
+}
+
+/** POST /auth/email/verify: consumes the link's token (single use) and marks the address verified. */
+export async function verifyEmail(ctx: AuthContext, token: string): Promise<void> {
+  const hash = hashLinkToken(token);
+  const record = hash === null ? null : await ctx.stores.accountTokens.consumeAccountToken(hash, ['verify_email'], ctx.now());
+  // The address must still be the account's: a link to an address it no longer has proves nothing.
+  if (!record || !(await ctx.stores.users.markEmailVerified(record.userId, record.email, ctx.now()))) {
+    ctx.events({ event: 'email.verify_failed' });
+    throw Errors.linkTokenInvalid();
+  }
+  remember(ctx, record.userId);
+  ctx.events({ event: 'email.verified', userId: record.userId });
+}
