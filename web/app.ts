@@ -258,7 +258,58 @@ $('theft').addEventListener('click', async () => {
       : `Attacker got ${r.status} ${body.error ?? ''}: ${body.error_description ?? ''}. Watch this tab: its next call is refused.`;
 });
 
+// ---- emailed links and the dev outbox -----------------------------------------------------
+
+interface OutboxMessage {
+  kind: string;
+  to: string;
+  subject: string;
+  link: string | null;
+  at: string;
+}
+
+/** The dev outbox (no SMTP configured): 404 otherwise, and the card stays hidden. */
+async function renderOutbox(): Promise<void> {
+  const r = await fetch('/demo/api/outbox').catch(() => null);
+  if (!r || !r.ok) return;
+  const { messages } = (await r.json()) as { messages: OutboxMessage[] };
+  $('dev-outbox').hidden = false;
+  $('outbox').replaceChildren(
+    ...messages.map((m) => {
+      const li = document.createElement('li');
+      const label = document.createElement('span');
+      label.textContent = `${time(m.at)} · to ${m.to} · ${m.subject}`;
+      li.append(label);
+      if (m.link) {
+        const a = document.createElement('a');
+        a.href = m.link;
+        a.textContent = 'Open link';
+        a.dataset.kind = m.kind;
+        li.append(a);
+      }
+      return li;
+    }),
+  );
+}
+
+/** A page opened from an emailed link: take the token out of the address bar, then use it. */
+async function followLink(): Promise<void> {
+  const token = params.get('token');
+  const page = location.pathname.split('/').pop();
+  if (!token || page !== 'verify-email') return;
+  history.replaceState(null, '', '/demo/');
+  const r = await fetch('/auth/email/verify', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+  if (r.status === 204) notice('Your email address is confirmed.');
+  else notice('This link is invalid, used or expired. Ask for a new one.', true);
+  document.body.dataset.verified = r.status === 204 ? 'yes' : 'no';
+}
+
+$('reload-outbox').addEventListener('click', () => void renderOutbox());
+window.setInterval(() => void renderOutbox(), 2000);
+
 void (async () => {
+  await followLink();
+  void renderOutbox();
   if (await client.isSignedIn()) await enterSignedIn();
   else show(false);
 })();

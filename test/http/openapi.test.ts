@@ -12,6 +12,7 @@ import Ajv2020Module from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import type { FastifyInstance } from 'fastify';
 import { disableUser } from '../../packages/server/src/auth/admin.js';
+import { settleResetRequests } from '../../packages/server/src/auth/password-reset.js';
 import { isApiRoute } from '../../packages/server/src/http/openapi.js';
 import { startOwnPostgres, type OwnPostgres } from '../harness/postgres.js';
 import { startRedis, type RedisProcess } from '../harness/redis.js';
@@ -486,6 +487,32 @@ describe('coverage: every documented answer, from a real server', () => {
     await drive(B, 'POST', '/auth/email/verify', 204, { form: `token=${link()}` });
   });
 
+  it('POST /auth/password/forgot and POST /auth/password/reset', async () => {
+    const u = await signup(B);
+    await drive(B, 'POST', '/auth/password/forgot', 202, { json: { email: u.email } });
+    await settleResetRequests(srv.latchkey.ctx);
+    await srv.latchkey.ctx.mailer.queue.drained(2000);
+    const token = new URL(srv.latchkey.ctx.mailer.outbox!.list().find((m) => m.to === u.email && m.kind === 'reset_password')!.link!).searchParams.get('token')!;
+    await drive(B, 'POST', '/auth/password/reset', 400, { json: { token, password: 'password' }, reason: 'password_common' });
+    await drive(B, 'POST', '/auth/password/reset', 400, { json: { token, password: u.email }, reason: 'password_matches_email' });
+    await drive(B, 'POST', '/auth/password/reset', 400, { json: { token }, reason: 'request_invalid' });
+    await drive(B, 'POST', '/auth/password/reset', 413, { json: { token, password: 'x'.repeat(64 * 1024) }, reason: 'body_too_large' });
+    await drive(B, 'POST', '/auth/password/reset', 415, { ...XML, reason: 'content_type_unsupported' });
+    await drive(B, 'POST', '/auth/password/reset', 204, { form: new URLSearchParams({ token, password: 'a brand new passphrase' }).toString() });
+    await drive(B, 'POST', '/auth/password/reset', 400, { json: { token, password: 'a brand new passphrase' }, reason: 'link_token_invalid' });
+    await drive(B, 'POST', '/auth/password/forgot', 202, { form: `email=${encodeURIComponent(uniqueEmail())}` });
+    await drive(B, 'POST', '/auth/password/forgot', 400, { json: {}, reason: 'request_invalid' });
+    await drive(B, 'POST', '/auth/password/forgot', 413, { ...huge(), reason: 'body_too_large' });
+    await drive(B, 'POST', '/auth/password/forgot', 415, { ...XML, reason: 'content_type_unsupported' });
+    let limited: Res | undefined;
+    for (let i = 0; i < 25 && !limited; i++) {
+      const r = await call(B, 'POST', '/auth/password/forgot', { json: { email: uniqueEmail() } });
+      if (r.status === 429) limited = await drive(B, 'POST', '/auth/password/forgot', 429, { json: { email: uniqueEmail() }, reason: 'rate_limited' });
+    }
+    assert.ok(limited && Number(limited.headers.get('retry-after')) >= 1);
+    await settleResetRequests(srv.latchkey.ctx);
+  });
+
   it('LATCHKEY_REQUIRE_VERIFIED_EMAIL: sign-up 202, login 403 email_unverified', async () => {
     const local = await startServer({ LATCHKEY_REQUIRE_VERIFIED_EMAIL: 'true' });
     try {
@@ -572,6 +599,8 @@ describe('coverage: 503 with the stores down, and the 500 body', () => {
     await drive(D, 'POST', '/auth/logout', 503, { token: u.access_token, ...unavailable });
     await drive(D, 'POST', '/auth/email/verify', 503, { json: { token: 'A'.repeat(43) }, ...unavailable });
     await drive(D, 'POST', '/auth/email/verify/resend', 503, { token: u.access_token, ...unavailable });
+    await drive(D, 'POST', '/auth/password/forgot', 503, { json: { email: u.email }, ...unavailable });
+    await drive(D, 'POST', '/auth/password/reset', 503, { json: { token: 'A'.repeat(43), password: 'a brand new passphrase' }, ...unavailable });
     const health = await drive(D, 'GET', '/healthz', 503);
     assert.deepEqual(health.body, { status: 'degraded', checks: { redis: 'down', postgres: 'down' } });
     // Keys, metadata and this document need no store.

@@ -3,7 +3,7 @@
 // client library into ../demo/, which the package ships.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Config } from './config.js';
 import type { AuthContext } from './auth/context.js';
 import type { AppPlugin } from './http/app.js';
@@ -18,10 +18,14 @@ function demoRoutes(app: FastifyInstance, ctx: AuthContext): void {
   app.get('/', async (_req, reply) => reply.redirect('/demo/'));
   app.get('/demo', async (_req, reply) => reply.redirect('/demo/'));
 
-  app.get('/demo/', async (_req, reply) => {
+  const page = async (_req: unknown, reply: FastifyReply) => {
     reply.header('Content-Security-Policy', CSP).header('Cache-Control', 'no-cache').type('text/html; charset=utf-8');
     return readFile(join(DEMO, 'index.html'), 'utf8');
-  });
+  };
+  app.get('/demo/', page);
+  // Where the default LATCHKEY_APP_URL's links land: the same page, which reads `token` from the query.
+  app.get('/demo/verify-email', page);
+  app.get('/demo/reset-password', page);
   app.get('/demo/style.css', async (_req, reply) => {
     reply.header('Cache-Control', 'no-cache').type('text/css; charset=utf-8');
     return readFile(join(DEMO, 'style.css'), 'utf8');

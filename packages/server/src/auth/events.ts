@@ -23,7 +23,17 @@ export type SecurityEventName =
   | 'email.verification_sent'
   | 'email.verified'
   | 'email.verify_failed'
-  | 'login.unverified_email';
+  | 'login.unverified_email'
+  | 'password.reset_requested'
+  | 'password.reset_throttled'
+  | 'password.reset'
+  | 'password.reset_failed'
+  | 'password.changed'
+  | 'password.change_failed'
+  | 'email.change_requested'
+  | 'email.changed'
+  | 'account.deleted'
+  | 'account.delete_failed';
 
 export interface SecurityEvent {
   event: SecurityEventName;

@@ -490,3 +490,36 @@ export const resendVerificationResponses = {
   429: refusal('More than 5 links asked for in an hour.', [['rate_limited', 'rate_limited']], RETRY_AFTER),
   ...accountRouteFailures,
 } as const;
+
+export const forgotPasswordBody = {
+  type: 'object',
+  required: ['email'],
+  properties: { email: { type: 'string', minLength: 1, maxLength: 254, pattern: NO_CONTROL } },
+} as const;
+
+export const forgotPasswordResponses = {
+  202: answer(
+    'Always, whether or not an account has this address (same status, body, headers and timing): if one has, a reset link (30 minutes, single use) is on its way.',
+    { type: 'object', properties: {}, additionalProperties: false },
+  ),
+  ...unparsable('A parameter is missing or invalid (the same for every address).'),
+  ...bodyRefusals,
+  429: refusal('More than 20 requests from this source in an hour.', [['rate_limited', 'rate_limited']], RETRY_AFTER),
+  ...accountRouteFailures,
+} as const;
+
+export const resetPasswordBody = {
+  type: 'object',
+  required: ['token', 'password'],
+  properties: { token: linkToken, password: { type: 'string', minLength: 8, maxLength: 1024 } },
+} as const;
+
+export const resetPasswordResponses = {
+  204: noContent('The password is set; every session of the account has ended (their access tokens are refused at once) and a notice went to the address.'),
+  400: refusal(
+    'The token is malformed, unknown, used, superseded by a newer link, or expired (link_token_invalid); the new password is refused by a rule (password_common, password_matches_email; the link stays usable); or a parameter is missing (request_invalid).',
+    [LINK_REFUSED, ['invalid_request', 'password_common'], ['invalid_request', 'password_matches_email'], REQUEST_INVALID],
+  ),
+  ...bodyRefusals,
+  ...accountRouteFailures,
+} as const;

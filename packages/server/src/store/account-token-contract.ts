@@ -56,6 +56,16 @@ export function accountTokenStoreContract(subject: () => AccountTokenStore): voi
       assert.deepEqual(await tokens.consumeAccountToken(someoneElse.hash, ['reset_password'], T0 + MIN), someoneElse);
     });
 
+    it('peeking reads a live token of the purpose without using it up', async () => {
+      const t = token(newUserId(), 'reset_password');
+      await tokens.issueAccountToken(t);
+      assert.deepEqual(await tokens.peekAccountToken(t.hash, ['reset_password'], T0), t);
+      assert.equal(await tokens.peekAccountToken(t.hash, ['verify_email'], T0), null, 'another purpose');
+      assert.equal(await tokens.peekAccountToken(t.hash, ['reset_password'], t.expiresAt), null, 'expired');
+      assert.deepEqual(await tokens.consumeAccountToken(t.hash, ['reset_password'], T0), t, 'still there to be used');
+      assert.equal(await tokens.peekAccountToken(t.hash, ['reset_password'], T0), null, 'used up');
+    });
+
     it('an expired token is refused, and gone', async () => {
       const t = token(newUserId(), 'reset_password');
       await tokens.issueAccountToken(t);
@@ -98,6 +108,15 @@ export function emailVerificationContract(subject: () => UserStore): void {
       assert.equal(await users.markEmailVerified(u.id, u.email, T0 + 3), true, 'again: still verified');
       assert.equal((await users.findUserById(u.id))?.emailVerifiedAt, T0 + 2);
       assert.equal(await users.markEmailVerified(newUserId(), u.email, T0), false, 'no such user');
+    });
+
+    it('replaces a password hash whatever it was', async () => {
+      const users = subject();
+      const u = { id: newUserId(), email: `${randomBytes(6).toString('hex')}@example.com`, passwordHash: 'old', createdAt: T0 };
+      await users.createUser(u);
+      assert.equal(await users.replacePasswordHash(u.id, 'new'), true);
+      assert.equal((await users.findUserById(u.id))?.passwordHash, 'new');
+      assert.equal(await users.replacePasswordHash(newUserId(), 'x'), false);
     });
   });
 }

@@ -47,6 +47,8 @@ export interface UserStore {
    * (or the address was already verified).
    */
   markEmailVerified(id: string, email: string, at: number): Promise<boolean>;
+  /** Sets the password hash whatever it was (a reset or a change); false if there is no such user. */
+  replacePasswordHash(id: string, next: string): Promise<boolean>;
 }
 
 /** What a link token was issued for (issue 10); each purpose's newest link replaces the older. */
@@ -73,6 +75,8 @@ export interface AccountTokenStore {
    * consumers of one token at most one gets it.
    */
   consumeAccountToken(hash: string, purposes: readonly AccountTokenPurpose[], now: number): Promise<AccountTokenRecord | null>;
+  /** Reads the token without using it up (to check a new password before the link is spent); null unless live at `now`. */
+  peekAccountToken(hash: string, purposes: readonly AccountTokenPurpose[], now: number): Promise<AccountTokenRecord | null>;
   /** Deletes the user's tokens of the given purposes (all purposes when omitted); returns how many. */
   deleteAccountTokens(userId: string, purposes?: readonly AccountTokenPurpose[]): Promise<number>;
 }

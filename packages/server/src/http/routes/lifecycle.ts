@@ -2,9 +2,18 @@
 import type { FastifyInstance } from 'fastify';
 import type { AuthContext } from '../../auth/context.js';
 import { resendVerification, verifyEmail } from '../../auth/email-verification.js';
+import { forgotPassword, resetPassword } from '../../auth/password-reset.js';
 import { bearerGuard, claimsOf } from '../bearer.js';
 import { BEARER_SECURITY } from '../openapi.js';
-import { resendVerificationResponses, verifyEmailBody, verifyEmailResponses } from '../schemas.js';
+import {
+  forgotPasswordBody,
+  forgotPasswordResponses,
+  resendVerificationResponses,
+  resetPasswordBody,
+  resetPasswordResponses,
+  verifyEmailBody,
+  verifyEmailResponses,
+} from '../schemas.js';
 
 const consumes = ['application/json', 'application/x-www-form-urlencoded'];
 const tags = ['account lifecycle'];
@@ -26,6 +35,25 @@ const resendSchema = {
   response: resendVerificationResponses,
 };
 
+const forgotSchema = {
+  tags,
+  operationId: 'forgotPassword',
+  summary: 'Ask for a password reset link',
+  description: 'Answers 202 whatever the address. The link (LATCHKEY_APP_URL + `reset-password?token=…`) works once, for 30 minutes; a newer request or any password change kills it.',
+  consumes,
+  body: forgotPasswordBody,
+  response: forgotPasswordResponses,
+};
+const resetSchema = {
+  tags,
+  operationId: 'resetPassword',
+  summary: 'Set a new password with the token of a reset link',
+  description: 'Every session of the account ends (its access tokens are refused at once on every instance); a notice goes to the address.',
+  consumes,
+  body: resetPasswordBody,
+  response: resetPasswordResponses,
+};
+
 export function lifecycleRoutes(app: FastifyInstance, ctx: AuthContext): void {
   const guard = { onRequest: bearerGuard(ctx) };
 
@@ -37,5 +65,15 @@ export function lifecycleRoutes(app: FastifyInstance, ctx: AuthContext): void {
   app.post('/auth/email/verify/resend', { ...guard, schema: resendSchema }, async (req, reply) => {
     await resendVerification(ctx, claimsOf(req).sub);
     return reply.code(202).send({});
+  });
+
+  app.post<{ Body: { email: string } }>('/auth/password/forgot', { schema: forgotSchema }, async (req, reply) => {
+    await forgotPassword(ctx, req.body.email, req.ip);
+    return reply.code(202).send({});
+  });
+
+  app.post<{ Body: { token: string; password: string } }>('/auth/password/reset', { schema: resetSchema }, async (req, reply) => {
+    await resetPassword(ctx, req.body.token, req.body.password);
+    return reply.code(204).send();
   });
 }

@@ -44,6 +44,10 @@ export function postgresAccountTokenStore(pool: pg.Pool): AccountTokenStore & { 
       const r = rows[0];
       return r && int(r.expires_at) > now ? toRecord(r) : null;
     },
+    async peekAccountToken(hash, purposes, now) {
+      const { rows } = await query<Row>(pool, 'SELECT * FROM account_tokens WHERE hash = $1 AND purpose = ANY($2::text[]) AND expires_at > $3', [hash, purposes, now]);
+      return rows[0] ? toRecord(rows[0]) : null;
+    },
     async deleteAccountTokens(userId, purposes = ALL) {
       const { rowCount } = await query(pool, 'DELETE FROM account_tokens WHERE user_id = $1 AND purpose = ANY($2::text[])', [userId, purposes]);
       return rowCount ?? 0;

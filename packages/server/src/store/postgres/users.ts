@@ -61,6 +61,10 @@ export function postgresUserStore(pool: pg.Pool): UserStore {
       const { rows } = await query<UserRow>(pool, 'UPDATE users SET disabled_at = $1 WHERE id = $2 RETURNING *', [disabledAt, id]);
       return rows[0] ? toUser(rows[0]) : null;
     },
+    async replacePasswordHash(id, next) {
+      const { rowCount } = await query(pool, 'UPDATE users SET password_hash = $1 WHERE id = $2', [next, id]);
+      return (rowCount ?? 0) > 0;
+    },
     async markEmailVerified(id, email, at) {
       const { rowCount } = await query(pool, 'UPDATE users SET email_verified_at = coalesce(email_verified_at, $1) WHERE id = $2 AND email = $3', [at, id, email]);
       return (rowCount ?? 0) > 0;

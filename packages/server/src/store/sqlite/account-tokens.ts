@@ -19,6 +19,7 @@ export function sqliteAccountTokenStore(db: SqliteDb): AccountTokenStore & { pru
   const insert = db.prepare('INSERT INTO account_tokens (hash, purpose, user_id, email, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)');
   const take = db.prepare<[string], Row>('DELETE FROM account_tokens WHERE hash = ? RETURNING *');
   const peek = db.prepare<[string], { purpose: AccountTokenPurpose }>('SELECT purpose FROM account_tokens WHERE hash = ?');
+  const read = db.prepare<[string], Row>('SELECT * FROM account_tokens WHERE hash = ?');
   const expired = db.prepare('DELETE FROM account_tokens WHERE expires_at <= ?');
   // One IMMEDIATE transaction each (called with .immediate): the write lock is taken first, so
   // the replace and the take are indivisible across processes (the CLI opens the same file).
@@ -43,6 +44,10 @@ export function sqliteAccountTokenStore(db: SqliteDb): AccountTokenStore & { pru
     async consumeAccountToken(hash, purposes, now) {
       const r = consume.immediate(hash, purposes);
       return r && r.expires_at > now ? toRecord(r) : null;
+    },
+    async peekAccountToken(hash, purposes, now) {
+      const r = read.get(hash);
+      return r && purposes.includes(r.purpose) && r.expires_at > now ? toRecord(r) : null;
     },
     async deleteAccountTokens(userId, purposes = ALL) {
       return removeUser.immediate(userId, purposes);

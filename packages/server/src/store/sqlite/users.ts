@@ -37,6 +37,7 @@ export function sqliteUserStore(db: SqliteDb): UserStore {
   );
   const setDisabled = db.prepare<[number | null, string], UserRow>('UPDATE users SET disabled_at = ? WHERE id = ? RETURNING *');
   const remove = db.prepare('DELETE FROM users WHERE id = ?');
+  const replaceHash = db.prepare('UPDATE users SET password_hash = ? WHERE id = ?');
   const markVerified = db.prepare('UPDATE users SET email_verified_at = coalesce(email_verified_at, ?) WHERE id = ? AND email = ?');
   return {
     async createUser(u) {
@@ -68,6 +69,9 @@ export function sqliteUserStore(db: SqliteDb): UserStore {
     },
     async deleteUser(id) {
       return remove.run(id).changes > 0;
+    },
+    async replacePasswordHash(id, next) {
+      return replaceHash.run(next, id).changes > 0;
     },
     async markEmailVerified(id, email, at) {
       return markVerified.run(at, id, email).changes > 0;
