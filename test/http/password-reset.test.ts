@@ -88,7 +88,13 @@ describe('password reset', () => {
 
   it('no enumeration: the same status, body and headers, and the same timing, for an account and for nobody', async () => {
     const u = await account();
-    const strip = (h: Headers) => [...h.entries()].filter(([k]) => k !== 'date').sort();
+    const strip = (h: Headers) => {
+      const out: string[] = [];
+      h.forEach((v, k) => {
+        if (k !== 'date') out.push(`${k}: ${v}`);
+      });
+      return out.sort();
+    };
     const known = await forgot(u.email, { 'x-forwarded-for': '198.51.100.1' });
     const unknown = await forgot(uniqueEmail(), { 'x-forwarded-for': '198.51.100.1' });
     assert.equal(known.status, 202);

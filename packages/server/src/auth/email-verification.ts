@@ -1,7 +1,7 @@
 // Proving an address (issue 10): sign-up sends a link; following it marks the address verified.
 // The access token says so (`email_verified`), and with LATCHKEY_REQUIRE_VERIFIED_EMAIL login of
 // an unverified account is refused after the password check (credentials.ts).
-import { Errors } from '../domain/errors.js';
+import { EmailTakenError, Errors } from '../domain/errors.js';
 import { hashLinkToken, newLinkToken } from '../domain/link-token.js';
 import type { UserRecord } from '../store/types.js';
 import type { AuthContext } from './context.js';
@@ -54,10 +54,31 @@ export async function resendVerification(ctx: AuthContext, userId: string): Prom
   await sendVerificationLink(ctx, user);
 }
 
-/** POST /auth/email/verify: consumes the link's token (single use) and marks the address verified. */
+/**
+ * POST /auth/email/verify: consumes the link's token (single use) and marks the address verified,
+ * or, for an address change, moves the account to the new address (the unique index decides a
+ * race: 409 email_taken for the loser). Older links to the old address die with it.
+ */
 export async function verifyEmail(ctx: AuthContext, token: string): Promise<void> {
   const hash = hashLinkToken(token);
-  const record = hash === null ? null : await ctx.stores.accountTokens.consumeAccountToken(hash, ['verify_email'], ctx.now());
+  const record = hash === null ? null : await ctx.stores.accountTokens.consumeAccountToken(hash, ['verify_email', 'change_email'], ctx.now());
+  if (record?.purpose === 'change_email') {
+    let moved: boolean;
+    try {
+      moved = await ctx.stores.users.changeEmail(record.userId, record.email, ctx.now());
+    } catch (e) {
+      if (e instanceof EmailTakenError) {
+        ctx.events({ event: 'email.verify_failed', userId: record.userId, reason: 'email_taken' });
+        throw Errors.emailTaken();
+      }
+      throw e;
+    }
+    if (!moved) throw Errors.linkTokenInvalid();
+    await ctx.stores.accountTokens.deleteAccountTokens(record.userId, ['verify_email', 'reset_password']);
+    remember(ctx, record.userId);
+    ctx.events({ event: 'email.changed', userId: record.userId });
+    return;
+  }
   // The address must still be the account's: a link to an address it no longer has proves nothing.
   if (!record || !(await ctx.stores.users.markEmailVerified(record.userId, record.email, ctx.now()))) {
     ctx.events({ event: 'email.verify_failed' });

@@ -31,6 +31,7 @@ export type SecurityEventName =
   | 'password.changed'
   | 'password.change_failed'
   | 'email.change_requested'
+  | 'email.change_failed'
   | 'email.changed'
   | 'account.deleted'
   | 'account.delete_failed';

@@ -469,7 +469,8 @@ export const verifyEmailBody = {
 } as const;
 
 export const verifyEmailResponses = {
-  204: noContent('The address is confirmed (the `token` of the emailed link was used up).'),
+  204: noContent('The address is confirmed (the `token` of the emailed link was used up); for an address change, the account has moved to the new address.'),
+  409: refusal('An address change lost: another account has taken the new address meanwhile.', [['email_taken', 'email_taken']]),
   400: refusal('The token is malformed, unknown, already used, superseded by a newer link, or expired (link_token_invalid); or a parameter is missing (request_invalid).', [
     LINK_REFUSED,
     REQUEST_INVALID,
@@ -522,4 +523,67 @@ export const resetPasswordResponses = {
   ),
   ...bodyRefusals,
   ...accountRouteFailures,
+} as const;
+
+const newPassword = { type: 'string', minLength: 8, maxLength: 1024 } as const;
+const currentPassword = { type: 'string', minLength: 1, maxLength: 1024 } as const;
+const WRONG_PASSWORD = ['invalid_credentials', 'credentials_invalid'] as const;
+/** Bearer routes that ask for the password again. */
+const passwordRouteFailures = {
+  ...bearerRefused,
+  ...bodyRefusals,
+  403: refusal(
+    `The password is incorrect (credentials_invalid: 403, not 401, since the access token is fine; it counts toward the login throttle), or ${FOREIGN_ORIGIN}.`,
+    [WRONG_PASSWORD, ORIGIN_REFUSED],
+  ),
+  429: refusal('Too many wrong passwords for this account (the login throttle).', [['rate_limited', 'rate_limited']], RETRY_AFTER),
+  ...internal,
+  ...storeDown,
+};
+
+export const changePasswordBody = {
+  type: 'object',
+  required: ['current_password', 'new_password'],
+  properties: { current_password: currentPassword, new_password: newPassword },
+} as const;
+
+export const changePasswordResponses = {
+  204: noContent('The password is changed; every other session has ended (the caller’s stays); reset links died; a notice went to the address.'),
+  400: refusal('The new password is refused by a rule (password_common, password_matches_email), or a parameter is missing or invalid (request_invalid).', [
+    ['invalid_request', 'password_common'],
+    ['invalid_request', 'password_matches_email'],
+    REQUEST_INVALID,
+  ]),
+  ...passwordRouteFailures,
+} as const;
+
+export const changeEmailBody = {
+  type: 'object',
+  required: ['new_email', 'password'],
+  properties: { new_email: email, password: currentPassword },
+} as const;
+
+export const changeEmailResponses = {
+  202: answer('A confirmation link went to the new address and a notice to the current one; nothing changes until the link is followed (POST /auth/email/verify).', {
+    type: 'object',
+    properties: {},
+    additionalProperties: false,
+  }),
+  400: refusal(`The new address is refused (${POLICY_TEXT.split(' or password')[0]}), malformed or the current one (request_invalid).`, [
+    REQUEST_INVALID,
+    ...POLICY_REFUSALS.filter(([, r]) => r.startsWith('email_')),
+  ]),
+  ...passwordRouteFailures,
+} as const;
+
+export const deleteAccountBody = {
+  type: 'object',
+  required: ['password'],
+  properties: { password: currentPassword },
+} as const;
+
+export const deleteAccountResponses = {
+  204: noContent('The account is gone: every session ended at once (access tokens refused everywhere), its pending links and rate-limit counters went with it, a notice went to the address, and the address may sign up again.'),
+  ...unparsable('A parameter is missing or invalid.'),
+  ...passwordRouteFailures,
 } as const;

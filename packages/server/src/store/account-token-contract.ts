@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { before, describe, it } from 'node:test';
+import { EmailTakenError } from '../domain/errors.js';
 import { newUserId } from '../domain/ids.js';
 import type { AccountTokenPurpose, AccountTokenRecord, AccountTokenStore, UserStore } from './types.js';
 
@@ -108,6 +109,30 @@ export function emailVerificationContract(subject: () => UserStore): void {
       assert.equal(await users.markEmailVerified(u.id, u.email, T0 + 3), true, 'again: still verified');
       assert.equal((await users.findUserById(u.id))?.emailVerifiedAt, T0 + 2);
       assert.equal(await users.markEmailVerified(newUserId(), u.email, T0), false, 'no such user');
+    });
+
+    it('moves a user to a new address, verified; of concurrent moves and sign-ups to one address exactly one wins', async () => {
+      const users = subject();
+      const mk = async () => {
+        const u = { id: newUserId(), email: `${randomBytes(6).toString('hex')}@example.com`, passwordHash: 'h', createdAt: T0 };
+        await users.createUser(u);
+        return u;
+      };
+      const a = await mk();
+      const moved = `${randomBytes(6).toString('hex')}@example.com`;
+      assert.equal(await users.changeEmail(a.id, moved, T0 + 5), true);
+      assert.equal((await users.findUserByEmail(moved))?.id, a.id);
+      assert.equal((await users.findUserById(a.id))?.emailVerifiedAt, T0 + 5);
+      assert.equal(await users.findUserByEmail(a.email), null, 'the old address is free again');
+      const contested = `${randomBytes(6).toString('hex')}@example.com`;
+      const movers = await Promise.all(Array.from({ length: 6 }, mk));
+      const attempts = await Promise.allSettled([
+        ...movers.map((m) => users.changeEmail(m.id, contested, T0)),
+        ...Array.from({ length: 6 }, () => users.createUser({ id: newUserId(), email: contested, passwordHash: 'h', createdAt: T0 })),
+      ]);
+      assert.equal(attempts.filter((x) => x.status === 'fulfilled').length, 1, 'one wins');
+      for (const x of attempts) if (x.status === 'rejected') assert.ok(x.reason instanceof EmailTakenError, String(x.reason));
+      assert.equal(await users.changeEmail(newUserId(), `${randomBytes(6).toString('hex')}@example.com`, T0), false);
     });
 
     it('replaces a password hash whatever it was', async () => {

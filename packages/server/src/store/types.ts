@@ -49,6 +49,12 @@ export interface UserStore {
   markEmailVerified(id: string, email: string, at: number): Promise<boolean>;
   /** Sets the password hash whatever it was (a reset or a change); false if there is no such user. */
   replacePasswordHash(id: string, next: string): Promise<boolean>;
+  /**
+   * Atomic on the unique email, like createUser: moves the user to `email`, verified at
+   * `verifiedAt`; throws EmailTakenError if another account has it (of concurrent changes and
+   * sign-ups to one address exactly one wins). False if there is no such user.
+   */
+  changeEmail(id: string, email: string, verifiedAt: number): Promise<boolean>;
 }
 
 /** What a link token was issued for (issue 10); each purpose's newest link replaces the older. */

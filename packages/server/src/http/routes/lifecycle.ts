@@ -3,9 +3,16 @@ import type { FastifyInstance } from 'fastify';
 import type { AuthContext } from '../../auth/context.js';
 import { resendVerification, verifyEmail } from '../../auth/email-verification.js';
 import { forgotPassword, resetPassword } from '../../auth/password-reset.js';
+import { changePassword, deleteAccount, requestEmailChange } from '../../auth/account.js';
 import { bearerGuard, claimsOf } from '../bearer.js';
 import { BEARER_SECURITY } from '../openapi.js';
 import {
+  changeEmailBody,
+  changeEmailResponses,
+  changePasswordBody,
+  changePasswordResponses,
+  deleteAccountBody,
+  deleteAccountResponses,
   forgotPasswordBody,
   forgotPasswordResponses,
   resendVerificationResponses,
@@ -54,6 +61,30 @@ const resetSchema = {
   response: resetPasswordResponses,
 };
 
+const bearerDoc = { tags, security: BEARER_SECURITY, consumes };
+const changePasswordSchema = {
+  ...bearerDoc,
+  operationId: 'changePassword',
+  summary: 'Change the password (the current one is asked again)',
+  description: 'Every other session of the account ends (their access tokens are refused at once); the caller’s stays. A wrong current password counts toward the login throttle.',
+  body: changePasswordBody,
+  response: changePasswordResponses,
+};
+const changeEmailSchema = {
+  ...bearerDoc,
+  operationId: 'changeEmail',
+  summary: 'Change the address: confirmed by a link sent to the new one',
+  body: changeEmailBody,
+  response: changeEmailResponses,
+};
+const deleteAccountSchema = {
+  ...bearerDoc,
+  operationId: 'deleteAccount',
+  summary: 'Delete the account (the password is asked again)',
+  body: deleteAccountBody,
+  response: deleteAccountResponses,
+};
+
 export function lifecycleRoutes(app: FastifyInstance, ctx: AuthContext): void {
   const guard = { onRequest: bearerGuard(ctx) };
 
@@ -65,6 +96,22 @@ export function lifecycleRoutes(app: FastifyInstance, ctx: AuthContext): void {
   app.post('/auth/email/verify/resend', { ...guard, schema: resendSchema }, async (req, reply) => {
     await resendVerification(ctx, claimsOf(req).sub);
     return reply.code(202).send({});
+  });
+
+  app.post<{ Body: { current_password: string; new_password: string } }>('/auth/password', { ...guard, schema: changePasswordSchema }, async (req, reply) => {
+    const c = claimsOf(req);
+    await changePassword(ctx, c.sub, c.sid, req.body, req.ip);
+    return reply.code(204).send();
+  });
+
+  app.post<{ Body: { new_email: string; password: string } }>('/auth/email', { ...guard, schema: changeEmailSchema }, async (req, reply) => {
+    await requestEmailChange(ctx, claimsOf(req).sub, req.body, req.ip);
+    return reply.code(202).send({});
+  });
+
+  app.delete<{ Body: { password: string } }>('/auth/me', { ...guard, schema: deleteAccountSchema }, async (req, reply) => {
+    await deleteAccount(ctx, claimsOf(req).sub, req.body.password, req.ip);
+    return reply.code(204).send();
   });
 
   app.post<{ Body: { email: string } }>('/auth/password/forgot', { schema: forgotSchema }, async (req, reply) => {

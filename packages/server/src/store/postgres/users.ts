@@ -61,6 +61,16 @@ export function postgresUserStore(pool: pg.Pool): UserStore {
       const { rows } = await query<UserRow>(pool, 'UPDATE users SET disabled_at = $1 WHERE id = $2 RETURNING *', [disabledAt, id]);
       return rows[0] ? toUser(rows[0]) : null;
     },
+    async changeEmail(id, email, verifiedAt) {
+      try {
+        const { rowCount } = await query(pool, 'UPDATE users SET email = $1, email_verified_at = $2 WHERE id = $3', [email, verifiedAt, id]);
+        return (rowCount ?? 0) > 0;
+      } catch (err) {
+        const e = err as { code?: string; constraint?: string };
+        if (e.code === '23505' && e.constraint === 'users_email_key') throw new EmailTakenError();
+        throw err;
+      }
+    },
     async replacePasswordHash(id, next) {
       const { rowCount } = await query(pool, 'UPDATE users SET password_hash = $1 WHERE id = $2', [next, id]);
       return (rowCount ?? 0) > 0;

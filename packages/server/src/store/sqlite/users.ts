@@ -37,6 +37,7 @@ export function sqliteUserStore(db: SqliteDb): UserStore {
   );
   const setDisabled = db.prepare<[number | null, string], UserRow>('UPDATE users SET disabled_at = ? WHERE id = ? RETURNING *');
   const remove = db.prepare('DELETE FROM users WHERE id = ?');
+  const moveEmail = db.prepare('UPDATE users SET email = ?, email_verified_at = ? WHERE id = ?');
   const replaceHash = db.prepare('UPDATE users SET password_hash = ? WHERE id = ?');
   const markVerified = db.prepare('UPDATE users SET email_verified_at = coalesce(email_verified_at, ?) WHERE id = ? AND email = ?');
   return {
@@ -69,6 +70,14 @@ export function sqliteUserStore(db: SqliteDb): UserStore {
     },
     async deleteUser(id) {
       return remove.run(id).changes > 0;
+    },
+    async changeEmail(id, email, verifiedAt) {
+      try {
+        return moveEmail.run(email, verifiedAt, id).changes > 0;
+      } catch (e) {
+        if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new EmailTakenError();
+        throw e;
+      }
     },
     async replacePasswordHash(id, next) {
       return replaceHash.run(next, id).changes > 0;
