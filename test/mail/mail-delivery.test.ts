@@ -117,3 +117,40 @@ describe('mail delivery', () => {
     }
   });
 });
+
+describe('the dev outbox in the demo', () => {
+  it('is listed to a loopback caller only, never through a proxy or under another host name, and not at all with SMTP set', async () => {
+    const { startServer } = await import('../helpers/server.js');
+    const { call } = await import('../helpers/http.js');
+    const srv = await startServer({ LATCHKEY_DEMO: 'true' });
+    const smtp = await startSmtp();
+    const withSmtp = await startServer({ LATCHKEY_DEMO: 'true', LATCHKEY_SMTP_URL: smtp.url });
+    try {
+      const email = `outbox-${Date.now()}@example.com`;
+      assert.equal((await call(srv.url, 'POST', '/auth/signup', { json: { email, password: 'a sturdy passphrase 42' } })).status, 201);
+      await srv.latchkey.ctx.mailer.queue.drained(2000);
+      const local = await call(srv.url, 'GET', '/demo/api/outbox', { headers: { host: 'localhost' } });
+      assert.equal(local.status, 200);
+      assert.equal(local.body.messages[0].to, email);
+      assert.match(local.body.messages[0].link, /\/demo\/verify-email\?token=/);
+      for (const headers of [{ 'x-forwarded-for': '203.0.113.9' }, { 'x-real-ip': '203.0.113.9' }, { forwarded: 'for=203.0.113.9' }, { via: '1.1 proxy' }]) {
+        assert.equal((await call(srv.url, 'GET', '/demo/api/outbox', { headers })).status, 404, JSON.stringify(headers));
+      }
+      // fetch() will not send another Host: a raw request does, as a relay would.
+      const { request } = await import('node:http');
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request(`${srv.url}/demo/api/outbox`, { headers: { host: 'auth.example.com' }, agent: false }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal(status, 404, 'another host name');
+      assert.equal((await call(withSmtp.url, 'GET', '/demo/api/outbox')).status, 404, 'no outbox when mail goes over SMTP');
+    } finally {
+      await Promise.all([srv.close(), withSmtp.close()]);
+      await smtp.stop();
+    }
+  });
+});

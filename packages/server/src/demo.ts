@@ -14,6 +14,8 @@ const DEMO = join(import.meta.dirname, '..', 'demo');
 // The page only loads its own script and style, and calls its own origin.
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
+const LOOPBACK = ['127.0.0.1', '::1', '::ffff:127.0.0.1'];
+
 function demoRoutes(app: FastifyInstance, ctx: AuthContext): void {
   app.get('/', async (_req, reply) => reply.redirect('/demo/'));
   app.get('/demo', async (_req, reply) => reply.redirect('/demo/'));
@@ -36,12 +38,15 @@ function demoRoutes(app: FastifyInstance, ctx: AuthContext): void {
   });
 
   // The dev outbox (no LATCHKEY_SMTP_URL): the messages' links carry tokens that sign in as their
-  // recipients, so only a caller on this machine may list them: a loopback peer, not relayed by a
-  // proxy (X-Forwarded-For could be written by anyone, so it is not trusted here at all).
+  // recipients, so only a caller on this machine may list them: a loopback peer, asking for a
+  // loopback host name, with no sign of a proxy in between (a relay on the same host is a loopback
+  // peer too; none of these headers is trusted for anything else here).
   app.get('/demo/api/outbox', async (req, reply) => {
     const outbox = ctx.mailer.outbox;
     const peer = req.socket.remoteAddress ?? '';
-    const local = ['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(peer) && req.headers['x-forwarded-for'] === undefined;
+    const host = (req.headers.host ?? '').replace(/:\d+$/, '');
+    const relayed = ['x-forwarded-for', 'x-forwarded-host', 'x-real-ip', 'forwarded', 'via'].some((h) => req.headers[h] !== undefined);
+    const local = LOOPBACK.includes(peer) && ['localhost', '127.0.0.1', '[::1]'].includes(host) && !relayed;
     if (outbox === null || !local) return reply.code(404).send({ error: 'not_found', error_description: 'not found', reason: 'not_found' });
     return { messages: outbox.list() };
   });
