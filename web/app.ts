@@ -152,7 +152,10 @@ async function enterSignedIn(): Promise<void> {
   stats.signedOut = null;
   show(true);
   try {
-    $('who').textContent = (await client.me()).email;
+    const me = await client.me();
+    $('who').textContent = me.email;
+    $('verified-state').textContent = me.emailVerified ? 'confirmed' : 'not confirmed yet';
+    $('resend').hidden = me.emailVerified;
   } catch {
     /* the sign-out event, if any, explains */
   }
@@ -213,7 +216,9 @@ function messageFor(code: string): string {
     case 'rate_limited':
       return 'Too many failed attempts. Try again later.';
     case 'invalid_request':
-      return 'Check the email and use a password of 8 to 1024 characters.';
+      return 'Check the email and use a password of 8 to 1024 characters that is not a common one.';
+    case 'access_denied':
+      return 'Confirm your email address first: follow the link sent to it (see the outbox below in development).';
     default:
       return 'The server could not be reached. Try again shortly.';
   }
@@ -258,7 +263,165 @@ $('theft').addEventListener('click', async () => {
       : `Attacker got ${r.status} ${body.error ?? ''}: ${body.error_description ?? ''}. Watch this tab: its next call is refused.`;
 });
 
+// ---- emailed links and the dev outbox -----------------------------------------------------
+
+interface OutboxMessage {
+  kind: string;
+  to: string;
+  subject: string;
+  link: string | null;
+  at: string;
+}
+
+/** The dev outbox (no SMTP configured): 404 otherwise, and the card stays hidden. */
+async function renderOutbox(): Promise<void> {
+  const r = await fetch('/demo/api/outbox').catch(() => null);
+  if (!r || !r.ok) return;
+  const { messages } = (await r.json()) as { messages: OutboxMessage[] };
+  $('dev-outbox').hidden = false;
+  $('outbox').replaceChildren(
+    ...messages.map((m) => {
+      const li = document.createElement('li');
+      const label = document.createElement('span');
+      label.textContent = `${time(m.at)} · to ${m.to} · ${m.subject}`;
+      li.append(label);
+      if (m.link) {
+        const a = document.createElement('a');
+        a.href = m.link;
+        a.textContent = 'Open link';
+        a.dataset.kind = m.kind;
+        li.append(a);
+      }
+      return li;
+    }),
+  );
+}
+
+/** Shown for a failed account call: the stable reason decides, never the server's prose. */
+function accountMessage(e: unknown): string {
+  if (!isLatchkeyError(e)) return 'Something went wrong.';
+  switch (e.reason) {
+    case 'credentials_invalid':
+      return 'That password is incorrect.';
+    case 'password_common':
+      return 'That password is too common; choose another.';
+    case 'password_matches_email':
+      return 'The password must not be your email address.';
+    case 'link_token_invalid':
+      return 'This link is invalid, used or expired. Ask for a new one.';
+    case 'rate_limited':
+      return 'Too many attempts. Try again later.';
+    default:
+      return e.reason?.startsWith('email_') ? 'That address cannot be used (it holds hidden or look-alike characters, or is not an address).' : 'Something went wrong.';
+  }
+}
+
+function accountResult(text: string, bad = false): void {
+  const out = $('account-result');
+  out.textContent = text;
+  out.className = bad ? 'small error' : 'small';
+  out.hidden = false;
+}
+
+/** A page opened from an emailed link: take the token out of the address bar, then use it. */
+let resetToken: string | null = null;
+async function followLink(): Promise<void> {
+  const token = params.get('token');
+  const page = location.pathname.split('/').pop();
+  if (!token || (page !== 'verify-email' && page !== 'reset-password')) return;
+  history.replaceState(null, '', '/demo/');
+  if (page === 'reset-password') {
+    resetToken = token;
+    $('reset').hidden = false;
+    return;
+  }
+  try {
+    await client.verifyEmail(token);
+    notice('Your email address is confirmed.');
+    document.body.dataset.verified = 'yes';
+  } catch (e) {
+    notice(accountMessage(e), true);
+    document.body.dataset.verified = 'no';
+  }
+}
+
+$('reset-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const err = $('reset-error');
+  err.hidden = true;
+  try {
+    await client.resetPassword(resetToken ?? '', $<HTMLInputElement>('reset-password').value);
+    $('reset').hidden = true;
+    notice('Your password is set and every session has ended. Log in with the new password.');
+    document.body.dataset.reset = 'done';
+  } catch (x) {
+    err.textContent = accountMessage(x);
+    err.hidden = false;
+  }
+});
+
+$('forgot-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const email = $<HTMLInputElement>('email').value;
+  if (!email) {
+    notice('Enter your email above first.', true);
+    return;
+  }
+  try {
+    await client.forgotPassword(email);
+    notice('If an account has this address, a reset link is on its way.');
+  } catch (x) {
+    notice(accountMessage(x), true);
+  }
+});
+
+$('resend').addEventListener('click', async () => {
+  try {
+    await client.resendVerification();
+    accountResult('A new confirmation link is on its way.');
+  } catch (x) {
+    accountResult(accountMessage(x), true);
+  }
+});
+
+$('change-password-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  try {
+    await client.changePassword($<HTMLInputElement>('cp-current').value, $<HTMLInputElement>('cp-new').value);
+    accountResult('Password changed; every other session has ended.');
+    await renderSessions();
+  } catch (x) {
+    accountResult(accountMessage(x), true);
+  }
+});
+
+$('change-email-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  try {
+    await client.changeEmail($<HTMLInputElement>('ce-email').value, $<HTMLInputElement>('ce-password').value);
+    accountResult('A confirmation link went to the new address; your address changes once you follow it.');
+  } catch (x) {
+    accountResult(accountMessage(x), true);
+  }
+});
+
+$('delete-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  if (!window.confirm('Delete your account for good?')) return;
+  try {
+    await client.deleteAccount($<HTMLInputElement>('del-password').value);
+    notice('Your account is deleted.');
+  } catch (x) {
+    accountResult(accountMessage(x), true);
+  }
+});
+
+$('reload-outbox').addEventListener('click', () => void renderOutbox());
+window.setInterval(() => void renderOutbox(), 2000);
+
 void (async () => {
+  await followLink();
+  void renderOutbox();
   if (await client.isSignedIn()) await enterSignedIn();
   else show(false);
 })();

@@ -52,7 +52,9 @@ describe('packages installed from their tarballs, outside the repository', { tim
   it('tarballs hold compiled JavaScript, declarations, README and LICENSE only', (t) => {
     for (const tb of Object.values(tarballs)) {
       const offenders = tb.files.filter(
-        (f) => !(/^dist\/.+\.(js|d\.ts)$/.test(f) || /^(README\.md|LICENSE|package\.json)$/.test(f) || (tb.dir === 'server' && /^demo\/(app\.js|index\.html|style\.css)$/.test(f))),
+        (f) => !(/^dist\/.+\.(js|d\.ts)$/.test(f) || /^(README\.md|LICENSE|package\.json)$/.test(f) || (tb.dir === 'server' && /^demo\/(app\.js|index\.html|style\.css)$/.test(f)) ||
+          // The common-password list and its licence (SecLists, MIT).
+          (tb.dir === 'server' && /^assets\/common-passwords-100k\.(txt|LICENSE)$/.test(f))),
       );
       assert.deepEqual(offenders, [], `${tb.dir}: unexpected files in the tarball`);
       assert.ok(tb.files.includes('dist/index.js') && tb.files.includes('dist/index.d.ts'), `${tb.dir}: entry point missing`);

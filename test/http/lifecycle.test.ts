@@ -128,13 +128,14 @@ describe('LATCHKEY_ALG', () => {
 });
 
 describe('access token claims (RFC 9068 §2.2)', () => {
-  it('carries iss sub aud exp iat jti client_id sid, with typ at+jwt and the RFC 7638 kid', async () => {
+  it('carries iss sub aud exp iat jti client_id sid email_verified, with typ at+jwt and the RFC 7638 kid', async () => {
     const srv = await startServer({ LATCHKEY_AUDIENCE: 'https://api.example.com' });
     try {
       const u = await signup(srv.url);
       const [h, p] = u.access_token.split('.').slice(0, 2).map((x: string) => JSON.parse(Buffer.from(x, 'base64url').toString()));
       assert.deepEqual(Object.keys(h).sort(), ['alg', 'kid', 'typ']);
-      assert.deepEqual(Object.keys(p).sort(), ['aud', 'client_id', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub']);
+      assert.deepEqual(Object.keys(p).sort(), ['aud', 'client_id', 'email_verified', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub']);
+      assert.equal(p.email_verified, false, 'until the emailed link is followed');
       assert.equal(p.aud, 'https://api.example.com');
       assert.equal(p.sub, u.user.id);
       assert.equal(p.exp - p.iat, 300);

@@ -12,6 +12,7 @@ import Ajv2020Module from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import type { FastifyInstance } from 'fastify';
 import { disableUser } from '../../packages/server/src/auth/admin.js';
+import { settleResetRequests } from '../../packages/server/src/auth/password-reset.js';
 import { isApiRoute } from '../../packages/server/src/http/openapi.js';
 import { startOwnPostgres, type OwnPostgres } from '../harness/postgres.js';
 import { startRedis, type RedisProcess } from '../harness/redis.js';
@@ -228,7 +229,7 @@ describe('the document', () => {
 
   it('Bearer routes say so, the others do not; body routes take JSON and forms', () => {
     assert.deepEqual(doc.components.securitySchemes.bearer, { bearerFormat: 'JWT', description: doc.components.securitySchemes.bearer.description, scheme: 'bearer', type: 'http' });
-    const bearer = ['POST /auth/logout', 'GET /auth/me', 'GET /auth/sessions', 'DELETE /auth/sessions', 'DELETE /auth/sessions/{id}'];
+    const bearer = ['POST /auth/logout', 'GET /auth/me', 'GET /auth/sessions', 'DELETE /auth/sessions', 'DELETE /auth/sessions/{id}', 'POST /auth/email/verify/resend', 'POST /auth/password', 'POST /auth/email', 'DELETE /auth/me'];
     for (const [p, ops] of Object.entries<Json>(doc.paths)) {
       for (const [m, op] of Object.entries<Json>(ops)) {
         const name = `${m.toUpperCase()} ${p}`;
@@ -326,6 +327,12 @@ describe('coverage: every documented answer, from a real server', () => {
     await drive(B, 'POST', '/auth/signup', 409, { json: { email: email.toUpperCase(), password }, reason: 'email_taken' });
     await drive(B, 'POST', '/auth/signup', 400, { json: { email: uniqueEmail(), password: 'short' }, reason: 'request_invalid' });
     await drive(B, 'POST', '/auth/signup', 400, { json: { email: 'not-an-address', password }, reason: 'request_invalid' });
+    await drive(B, 'POST', '/auth/signup', 400, { json: { email: `\u200B${uniqueEmail()}`, password }, reason: 'email_invisible_character' });
+    await drive(B, 'POST', '/auth/signup', 400, { json: { email: `\u202E${uniqueEmail()}`, password }, reason: 'email_bidi_control' });
+    await drive(B, 'POST', '/auth/signup', 400, { json: { email: `\uD800${uniqueEmail()}`, password }, reason: 'email_unpaired_surrogate' });
+    await drive(B, 'POST', '/auth/signup', 400, { json: { email: 'p\u0435ter@example.com', password }, reason: 'email_mixed_scripts' });
+    await drive(B, 'POST', '/auth/signup', 400, { json: { email: uniqueEmail(), password: 'password' }, reason: 'password_common' });
+    await drive(B, 'POST', '/auth/signup', 400, { json: { email: 'correcthorse@example.com', password: 'correcthorse' }, reason: 'password_matches_email' });
     await drive(B, 'POST', '/auth/signup', 400, { json: { email: uniqueEmail(), password, client_id: 'evil' }, reason: 'client_unknown' });
     const disabled = await signup(B);
     await disableUser(srv.latchkey.ctx, disabled.user.id, 'openapi test');
@@ -404,6 +411,10 @@ describe('coverage: every documented answer, from a real server', () => {
       ['GET', '/auth/sessions'],
       ['DELETE', '/auth/sessions'],
       ['DELETE', '/auth/sessions/abc'],
+      ['POST', '/auth/email/verify/resend'],
+      ['POST', '/auth/password'],
+      ['POST', '/auth/email'],
+      ['DELETE', '/auth/me'],
     ];
     for (const [method, path] of bearer) {
       const missing = await drive(B, method, path, 401, { reason: 'access_token_missing' });
@@ -457,6 +468,112 @@ describe('coverage: every documented answer, from a real server', () => {
     await drive(B, 'DELETE', '/auth/sessions', 415, { token: u.access_token, ...XML, reason: 'content_type_unsupported' });
     await drive(B, 'DELETE', '/auth/sessions?others=true', 204, { token: u.access_token });
     await drive(B, 'DELETE', '/auth/sessions', 204, { token: u.access_token });
+  });
+
+  it('POST /auth/email/verify and POST /auth/email/verify/resend', async () => {
+    const u = await signup(B);
+    // No SMTP here: the links are in the dev outbox.
+    const link = () => new URL(srv.latchkey.ctx.mailer.outbox!.list().find((m) => m.to === u.email && m.kind === 'verify_email')!.link!).searchParams.get('token')!;
+    await srv.latchkey.ctx.mailer.queue.drained(2000);
+    const first = link();
+    await drive(B, 'POST', '/auth/email/verify/resend', 202, { token: u.access_token });
+    await drive(B, 'POST', '/auth/email/verify/resend', 400, { token: u.access_token, body: '{', headers: { 'content-type': 'application/json' }, reason: 'request_invalid' });
+    await drive(B, 'POST', '/auth/email/verify/resend', 413, { token: u.access_token, ...huge(), reason: 'body_too_large' });
+    await drive(B, 'POST', '/auth/email/verify/resend', 415, { token: u.access_token, ...XML, reason: 'content_type_unsupported' });
+    for (let i = 0; i < 4; i++) await call(B, 'POST', '/auth/email/verify/resend', { token: u.access_token });
+    const limited = await drive(B, 'POST', '/auth/email/verify/resend', 429, { token: u.access_token, reason: 'rate_limited' });
+    assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+    await srv.latchkey.ctx.mailer.queue.drained(2000);
+    await drive(B, 'POST', '/auth/email/verify', 400, { json: { token: first }, reason: 'link_token_invalid' });
+    await drive(B, 'POST', '/auth/email/verify', 400, { json: {}, reason: 'request_invalid' });
+    await drive(B, 'POST', '/auth/email/verify', 413, { json: { token: 'x'.repeat(64 * 1024) }, reason: 'body_too_large' });
+    await drive(B, 'POST', '/auth/email/verify', 415, { ...XML, reason: 'content_type_unsupported' });
+    await drive(B, 'POST', '/auth/email/verify', 204, { form: `token=${link()}` });
+  });
+
+  it('POST /auth/password/forgot and POST /auth/password/reset', async () => {
+    const u = await signup(B);
+    await drive(B, 'POST', '/auth/password/forgot', 202, { json: { email: u.email } });
+    await settleResetRequests(srv.latchkey.ctx);
+    await srv.latchkey.ctx.mailer.queue.drained(2000);
+    const token = new URL(srv.latchkey.ctx.mailer.outbox!.list().find((m) => m.to === u.email && m.kind === 'reset_password')!.link!).searchParams.get('token')!;
+    await drive(B, 'POST', '/auth/password/reset', 400, { json: { token, password: 'password' }, reason: 'password_common' });
+    await drive(B, 'POST', '/auth/password/reset', 400, { json: { token, password: u.email }, reason: 'password_matches_email' });
+    await drive(B, 'POST', '/auth/password/reset', 400, { json: { token }, reason: 'request_invalid' });
+    await drive(B, 'POST', '/auth/password/reset', 413, { json: { token, password: 'x'.repeat(64 * 1024) }, reason: 'body_too_large' });
+    await drive(B, 'POST', '/auth/password/reset', 415, { ...XML, reason: 'content_type_unsupported' });
+    await drive(B, 'POST', '/auth/password/reset', 204, { form: new URLSearchParams({ token, password: 'a brand new passphrase' }).toString() });
+    await drive(B, 'POST', '/auth/password/reset', 400, { json: { token, password: 'a brand new passphrase' }, reason: 'link_token_invalid' });
+    await drive(B, 'POST', '/auth/password/forgot', 202, { form: `email=${encodeURIComponent(uniqueEmail())}` });
+    await drive(B, 'POST', '/auth/password/forgot', 400, { json: {}, reason: 'request_invalid' });
+    await drive(B, 'POST', '/auth/password/forgot', 413, { ...huge(), reason: 'body_too_large' });
+    await drive(B, 'POST', '/auth/password/forgot', 415, { ...XML, reason: 'content_type_unsupported' });
+    let limited: Res | undefined;
+    for (let i = 0; i < 25 && !limited; i++) {
+      const r = await call(B, 'POST', '/auth/password/forgot', { json: { email: uniqueEmail() } });
+      if (r.status === 429) limited = await drive(B, 'POST', '/auth/password/forgot', 429, { json: { email: uniqueEmail() }, reason: 'rate_limited' });
+    }
+    assert.ok(limited && Number(limited.headers.get('retry-after')) >= 1);
+    await settleResetRequests(srv.latchkey.ctx);
+  });
+
+  it('POST /auth/password, POST /auth/email (and its 409 at POST /auth/email/verify), DELETE /auth/me', async () => {
+    const outboxToken = async (to: string, kind: string) => {
+      await srv.latchkey.ctx.mailer.queue.drained(2000);
+      return new URL(srv.latchkey.ctx.mailer.outbox!.list().find((m) => m.to === to && m.kind === kind)!.link!).searchParams.get('token')!;
+    };
+    const u = await signup(B);
+    const bad = { token: u.access_token, body: '{', headers: { 'content-type': 'application/json' }, reason: 'request_invalid' };
+    await drive(B, 'POST', '/auth/password', 400, { token: u.access_token, json: { current_password: password, new_password: 'password' }, reason: 'password_common' });
+    await drive(B, 'POST', '/auth/password', 400, { token: u.access_token, json: { current_password: password, new_password: u.email }, reason: 'password_matches_email' });
+    await drive(B, 'POST', '/auth/password', 400, bad);
+    await drive(B, 'POST', '/auth/password', 413, { token: u.access_token, ...huge(), reason: 'body_too_large' });
+    await drive(B, 'POST', '/auth/password', 415, { token: u.access_token, ...XML, reason: 'content_type_unsupported' });
+    await drive(B, 'POST', '/auth/password', 204, { token: u.access_token, form: new URLSearchParams({ current_password: password, new_password: 'a changed passphrase' }).toString() });
+    await drive(B, 'POST', '/auth/email', 400, { token: u.access_token, json: { new_email: u.email, password: 'a changed passphrase' }, reason: 'request_invalid' });
+    for (const [new_email, reason] of [
+      [`\u200B${uniqueEmail()}`, 'email_invisible_character'],
+      [`\u202E${uniqueEmail()}`, 'email_bidi_control'],
+      [`\uD800${uniqueEmail()}`, 'email_unpaired_surrogate'],
+      ['p\u0435ter@example.com', 'email_mixed_scripts'],
+    ]) {
+      await drive(B, 'POST', '/auth/email', 400, { token: u.access_token, json: { new_email, password: 'a changed passphrase' }, reason });
+    }
+    await drive(B, 'POST', '/auth/email', 413, { token: u.access_token, ...huge(), reason: 'body_too_large' });
+    await drive(B, 'POST', '/auth/email', 415, { token: u.access_token, ...XML, reason: 'content_type_unsupported' });
+    const contested = uniqueEmail();
+    await drive(B, 'POST', '/auth/email', 202, { token: u.access_token, json: { new_email: contested, password: 'a changed passphrase' } });
+    const token = await outboxToken(contested, 'email_change_requested');
+    await signup(B, contested);
+    await drive(B, 'POST', '/auth/email/verify', 409, { json: { token }, reason: 'email_taken' });
+    await drive(B, 'DELETE', '/auth/me', 400, { token: u.access_token, json: {}, reason: 'request_invalid' });
+    await drive(B, 'DELETE', '/auth/me', 413, { token: u.access_token, ...huge(), reason: 'body_too_large' });
+    await drive(B, 'DELETE', '/auth/me', 415, { token: u.access_token, ...XML, reason: 'content_type_unsupported' });
+    await drive(B, 'DELETE', '/auth/me', 204, { token: u.access_token, json: { password: 'a changed passphrase' } });
+    // LATCHKEY_LOGIN_ACCOUNT_LIMIT=2: wrong passwords are login failures; then the account is throttled.
+    const v = await signup(B);
+    await drive(B, 'POST', '/auth/password', 403, { token: v.access_token, json: { current_password: 'wrong password', new_password: 'a changed passphrase' }, reason: 'credentials_invalid' });
+    await drive(B, 'POST', '/auth/email', 403, { token: v.access_token, json: { new_email: uniqueEmail(), password: 'wrong password' }, reason: 'credentials_invalid' });
+    for (const [method, path, json] of [
+      ['POST', '/auth/password', { current_password: password, new_password: 'a changed passphrase' }],
+      ['POST', '/auth/email', { new_email: uniqueEmail(), password }],
+      ['DELETE', '/auth/me', { password }],
+    ] as const) {
+      await drive(B, method, path, 429, { token: v.access_token, json, reason: 'rate_limited' });
+    }
+    const w = await signup(B);
+    await drive(B, 'DELETE', '/auth/me', 403, { token: w.access_token, json: { password: 'wrong password' }, reason: 'credentials_invalid' });
+  });
+
+  it('LATCHKEY_REQUIRE_VERIFIED_EMAIL: sign-up 202, login 403 email_unverified', async () => {
+    const local = await startServer({ LATCHKEY_REQUIRE_VERIFIED_EMAIL: 'true' });
+    try {
+      const email = uniqueEmail();
+      await drive(local.url, 'POST', '/auth/signup', 202, { json: { email, password } });
+      await drive(local.url, 'POST', '/auth/login', 403, { json: { email, password }, reason: 'email_unverified' });
+    } finally {
+      await local.close();
+    }
   });
 
   it('discovery, health and this document', async () => {
@@ -532,6 +649,13 @@ describe('coverage: 503 with the stores down, and the 500 body', () => {
     await drive(D, 'DELETE', `/auth/sessions/${sessionId}`, 503, { token: u.access_token, ...unavailable });
     await drive(D, 'DELETE', '/auth/sessions', 503, { token: u.access_token, ...unavailable });
     await drive(D, 'POST', '/auth/logout', 503, { token: u.access_token, ...unavailable });
+    await drive(D, 'POST', '/auth/email/verify', 503, { json: { token: 'A'.repeat(43) }, ...unavailable });
+    await drive(D, 'POST', '/auth/email/verify/resend', 503, { token: u.access_token, ...unavailable });
+    await drive(D, 'POST', '/auth/password', 503, { token: u.access_token, json: { current_password: password, new_password: 'a brand new passphrase' }, ...unavailable });
+    await drive(D, 'POST', '/auth/email', 503, { token: u.access_token, json: { new_email: uniqueEmail(), password }, ...unavailable });
+    await drive(D, 'DELETE', '/auth/me', 503, { token: u.access_token, json: { password }, ...unavailable });
+    await drive(D, 'POST', '/auth/password/forgot', 503, { json: { email: u.email }, ...unavailable });
+    await drive(D, 'POST', '/auth/password/reset', 503, { json: { token: 'A'.repeat(43), password: 'a brand new passphrase' }, ...unavailable });
     const health = await drive(D, 'GET', '/healthz', 503);
     assert.deepEqual(health.body, { status: 'degraded', checks: { redis: 'down', postgres: 'down' } });
     // Keys, metadata and this document need no store.

@@ -48,3 +48,21 @@ it('README quick start works against a fresh server and prints what the README s
     removeDir(dataDir);
   }
 });
+
+it('README account-lifecycle script works against a fresh server (links from the dev outbox)', async () => {
+  const m = /<!-- lifecycle:begin -->\s*```bash\n([\s\S]*?)```\s*<!-- lifecycle:end -->/.exec(readme);
+  assert.ok(m, 'README has no lifecycle block');
+  const dataDir = tempDataDir();
+  const srv = await spawnServer({ LATCHKEY_DATA_DIR: dataDir });
+  try {
+    const r = spawnSync('bash', ['-euo', 'pipefail', '-c', m[1]!], { env: { ...process.env, BASE: srv.url, EMAIL: uniqueEmail() }, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    const lines = r.stdout.trim().split('\n');
+    assert.deepEqual(lines, ['signup: 201', 'verify: 204', 'forgot: 202', 'reset: 204', 'change password: 204', 'delete account: 204', 'login after deletion: 401']);
+    for (const l of lines) assert.ok(readme.includes(l), `README expected output lacks: ${l}`);
+  } finally {
+    srv.proc.kill('SIGTERM');
+    await srv.exited;
+    removeDir(dataDir);
+  }
+});

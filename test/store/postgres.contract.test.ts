@@ -12,6 +12,7 @@ import {
   sessionStoreContract,
   userStoreContract,
 } from '../../packages/server/src/store/contract.js';
+import { accountTokenStoreContract, emailVerificationContract } from '../../packages/server/src/store/account-token-contract.js';
 import { SCHEMA_VERSION } from '../../packages/server/src/store/postgres/migrations.js';
 import { openPostgresStores, type PostgresStores } from '../../packages/server/src/store/postgres/open.js';
 import { createTestDatabase, ensurePostgres, startOwnPostgres, type TestDatabase } from '../harness/postgres.js';
@@ -36,6 +37,8 @@ describe('store contract: postgres', () => {
   revocationFeedContract(() => stores().revocations);
   keyStoreContract(() => stores().keys);
   rateLimitStoreContract(() => stores().rateLimits);
+  accountTokenStoreContract(() => stores().accountTokens);
+  emailVerificationContract(() => stores().users);
   healthContract(stores);
 });
 

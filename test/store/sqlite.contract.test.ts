@@ -12,6 +12,7 @@ import {
   sessionStoreContract,
   userStoreContract,
 } from '../../packages/server/src/store/contract.js';
+import { accountTokenStoreContract, emailVerificationContract } from '../../packages/server/src/store/account-token-contract.js';
 import { openSqliteStores } from '../../packages/server/src/store/sqlite/open.js';
 
 // SQLite implements every interface (rate limits in memory: one process, nothing to share).
@@ -32,6 +33,8 @@ describe('store contract: sqlite', () => {
   revocationFeedContract(() => stores().revocations);
   keyStoreContract(() => stores().keys);
   rateLimitStoreContract(() => stores().rateLimits);
+  accountTokenStoreContract(() => stores().accountTokens);
+  emailVerificationContract(() => stores().users);
   healthContract(stores);
 });
 

@@ -33,8 +33,25 @@ export interface ClientOptions {
 }
 
 export interface LatchkeyClient {
-  /** Creates the account and signs in. */
+  /**
+   * Creates the account and signs in; when the server requires a confirmed address
+   * (LATCHKEY_REQUIRE_VERIFIED_EMAIL) it resolves without signing in: confirm, then log in.
+   */
   signup(email: string, password: string): Promise<User>;
+  /** Confirms an address with the `token` of the emailed link (sign-up or address change). No sign-in needed. */
+  verifyEmail(token: string): Promise<void>;
+  /** Mails a new verification link to the signed-in user's address. */
+  resendVerification(): Promise<void>;
+  /** Asks for a password reset link; resolves the same whether or not the address has an account. */
+  forgotPassword(email: string): Promise<void>;
+  /** Sets a new password with the `token` of a reset link; every session of the account ends (sign in again). */
+  resetPassword(token: string, password: string): Promise<void>;
+  /** Changes the password (the current one is asked again); every other session ends, this one stays. */
+  changePassword(currentPassword: string, newPassword: string): Promise<void>;
+  /** Starts an address change: the new address gets a confirmation link; nothing changes until it is followed. */
+  changeEmail(newEmail: string, password: string): Promise<void>;
+  /** Deletes the account (the password is asked again); signs out locally. */
+  deleteAccount(password: string): Promise<void>;
   login(email: string, password: string): Promise<void>;
   /** Signs out locally at once (all tabs sharing the storage), then ends the session on the server, best effort. Never rejects for network reasons. */
   logout(): Promise<void>;
@@ -288,16 +305,25 @@ export function createClient(options: ClientOptions): LatchkeyClient {
     return retry;
   }
 
-  async function callApi(method: string, path: string): Promise<Response> {
+  async function callApi(method: string, path: string, payload?: Record<string, string>): Promise<Response> {
     let res: Response;
+    const init: RequestInit = payload === undefined ? { method, headers: { accept: 'application/json' } } : jsonRequest(method, payload);
     try {
-      res = await authorizedFetch(url(path), { method, headers: { accept: 'application/json' } });
+      res = await authorizedFetch(url(path), init);
     } catch (error) {
       if (error instanceof LatchkeyError) throw error;
       throw new LatchkeyError('network_error', 'could not reach the server', { cause: error });
     }
-    if (!res.ok) throw await errorFromResponse(res, secrets());
+    // Passwords and link tokens sent are secrets too: never echoed in an error message.
+    if (!res.ok) throw await errorFromResponse(res, [...secrets(), ...Object.values(payload ?? {})]);
     return res;
+  }
+
+  /** A call that needs no sign-in (links from mail, forgotten passwords). */
+  async function callPublic(path: string, payload: Record<string, string>): Promise<void> {
+    const res = await send(fetchImpl, url(path), jsonRequest('POST', payload));
+    if (!res.ok) throw await errorFromResponse(res, Object.values(payload));
+    discardBody(res);
   }
 
   async function signIn(path: '/auth/signup' | '/auth/login', email: string, password: string) {
@@ -306,7 +332,8 @@ export function createClient(options: ClientOptions): LatchkeyClient {
     const res = await send(fetchImpl, url(path), jsonRequest('POST', { email, password, client_id: clientId }));
     if (!res.ok) throw await errorFromResponse(res, [password]);
     const body = await readJsonObject(res);
-    return { body, tokens: toStoredTokensFromResponse(body, issuedAt) };
+    // 202: the account exists but the server wants its address confirmed before any session.
+    return { body, tokens: res.status === 202 ? null : toStoredTokensFromResponse(body, issuedAt) };
   }
 
   // ---- public API -------------------------------------------------------------------
@@ -315,12 +342,42 @@ export function createClient(options: ClientOptions): LatchkeyClient {
     async signup(email, password) {
       const { body, tokens: next } = await signIn('/auth/signup', email, password);
       const user = toUser(body['user']);
-      await commit(next, 'signup');
+      if (next !== null) await commit(next, 'signup');
       return user;
+    },
+
+    async verifyEmail(token) {
+      await callPublic('/auth/email/verify', { token });
+    },
+
+    async resendVerification() {
+      discardBody(await callApi('POST', '/auth/email/verify/resend'));
+    },
+
+    async forgotPassword(email) {
+      await callPublic('/auth/password/forgot', { email });
+    },
+
+    async resetPassword(token, password) {
+      await callPublic('/auth/password/reset', { token, password });
+    },
+
+    async changePassword(currentPassword, newPassword) {
+      discardBody(await callApi('POST', '/auth/password', { current_password: currentPassword, new_password: newPassword }));
+    },
+
+    async changeEmail(newEmail, password) {
+      discardBody(await callApi('POST', '/auth/email', { new_email: newEmail, password }));
+    },
+
+    async deleteAccount(password) {
+      discardBody(await callApi('DELETE', '/auth/me', { password }));
+      await signOut('logout');
     },
 
     async login(email, password) {
       const { tokens: next } = await signIn('/auth/login', email, password);
+      if (next === null) throw new LatchkeyError('invalid_response', 'the server sent no tokens');
       await commit(next, 'login');
     },
 

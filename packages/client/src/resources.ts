@@ -5,6 +5,8 @@ export interface User {
   id: string;
   email: string;
   createdAt: string;
+  /** Whether the address was confirmed by the link the server mailed to it. */
+  emailVerified: boolean;
 }
 
 export interface SessionInfo {
@@ -29,8 +31,8 @@ function isObject<K extends string>(value: unknown): value is Unchecked<K> {
 }
 
 export function toUser(value: unknown): User {
-  if (!isObject<'id' | 'email' | 'createdAt'>(value) || typeof value.id !== 'string' || typeof value.email !== 'string') throw invalid('user');
-  return { id: value.id, email: value.email, createdAt: value.createdAt as string };
+  if (!isObject<'id' | 'email' | 'createdAt' | 'email_verified'>(value) || typeof value.id !== 'string' || typeof value.email !== 'string') throw invalid('user');
+  return { id: value.id, email: value.email, createdAt: value.createdAt as string, emailVerified: value.email_verified === true };
 }
 
 export function toSessionList(value: unknown): SessionInfo[] {

@@ -26,6 +26,25 @@ export const REASONS = [
   'account_disabled',
   /** A browser request from an origin that is neither the server's own nor in LATCHKEY_CORS_ORIGINS. */
   'origin_not_allowed',
+  // Address and password rules (ASVS 5.0 V6.2), `invalid_request` (400) at sign-up and wherever a
+  // password or address is set; the description names the rule for people.
+  /** The email holds an unpaired UTF-16 surrogate. */
+  'email_unpaired_surrogate',
+  /** The email holds a bidirectional control character (U+202E RLO and friends). */
+  'email_bidi_control',
+  /** The email holds an invisible character: zero-width space, soft hyphen, other format or control characters. */
+  'email_invisible_character',
+  /** One part of the email mixes look-alike alphabets (Latin with Cyrillic or Greek…). */
+  'email_mixed_scripts',
+  /** The password is among the 100,000 most common ones, or one repeated character. */
+  'password_common',
+  /** The password is the email address or its local part. */
+  'password_matches_email',
+  // Account lifecycle (issue 10).
+  /** An emailed link's token is malformed, unknown, already used, superseded by a newer link, or expired. */
+  'link_token_invalid',
+  /** LATCHKEY_REQUIRE_VERIFIED_EMAIL is on and the account's address is not confirmed yet (said only after the password check). */
+  'email_unverified',
   // Bearer routes and @latchkey/verify.
   /** No access token was sent (RFC 6750 §3.1). */
   'access_token_missing',

@@ -58,6 +58,23 @@ export interface Config {
   keyPublishLeadSec: number;
   /** Seconds between reloads of the key store (keys another instance or the CLI added). */
   keyReloadSec: number;
+  /** smtp:// or smtps:// relay for account mail; null: the dev outbox (embedded development). */
+  smtpUrl: string | null;
+  /** SMTP credentials given apart from the URL (they win over credentials in it). */
+  smtpUser: string | null;
+  smtpPassword: string | null;
+  /** The From of account mail. */
+  mailFrom: string;
+  /** Names the product in account mail. */
+  productName: string;
+  /** Base URL of the pages that account-mail links open (their token in the `token` query parameter). */
+  appUrl: string;
+  /** Longest wait between two delivery attempts of one message while SMTP is down. */
+  mailRetryMaxSec: number;
+  /** A message still undelivered this long after it was queued is given up. */
+  mailMaxAgeSec: number;
+  /** Login (and sign-up's first session) only once the address is verified (issue 10). */
+  requireVerifiedEmail: boolean;
 }
 
 export class ConfigError extends Error {
@@ -148,6 +165,22 @@ function corsOrigins(env: Env): string[] {
     }
     return u.origin;
   });
+}
+
+/** A plain name for mail: no control characters, no quotes or angle brackets (header injection). */
+function productName(env: Env): string {
+  const raw = (env.LATCHKEY_PRODUCT_NAME ?? '').trim();
+  if (raw === '') return 'Latchkey';
+  if (raw.length > 64 || /[\u0000-\u001f\u007f"<>\\]/.test(raw)) throw new ConfigError('LATCHKEY_PRODUCT_NAME', 'a name of up to 64 characters without control characters, quotes or <>', raw);
+  return raw;
+}
+
+/** `addr@host` or `Name <addr@host>`, one line (a CR or LF would inject headers). */
+function mailFrom(env: Env, name: string, issuer: string): string {
+  const raw = (env.LATCHKEY_MAIL_FROM ?? '').trim();
+  if (raw === '') return `"${name}" <no-reply@${new URL(issuer).hostname}>`;
+  if (!/^(?:[^\r\n<>]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/.test(raw)) throw new ConfigError('LATCHKEY_MAIL_FROM', 'an address, or Name <address>', raw);
+  return raw;
 }
 
 const DAY = 86_400;
@@ -249,6 +282,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('LATCHKEY_KEY_PUBLISH_LEAD', `at least twice LATCHKEY_KEY_RELOAD (${keyReloadSec}) seconds`, String(keyPublishLeadSec));
   }
 
+  const name = productName(env);
   return {
     port,
     host,
@@ -283,5 +317,15 @@ export function loadConfig(env: Env = process.env): Config {
     keyRotationSec: keyRotation(env, keyPublishLeadSec),
     keyPublishLeadSec,
     keyReloadSec,
+    smtpUrl: url(env, 'LATCHKEY_SMTP_URL', ['smtp:', 'smtps:']),
+    smtpUser: (env.LATCHKEY_SMTP_USER ?? '').trim() || null,
+    smtpPassword: env.LATCHKEY_SMTP_PASSWORD || null,
+    mailFrom: mailFrom(env, name, issuer),
+    productName: name,
+    // Default: the server's own demo pages, which handle every link (web/).
+    appUrl: url(env, 'LATCHKEY_APP_URL', ['http:', 'https:']) ?? `${issuer.replace(/\/$/, '')}/demo/`,
+    mailRetryMaxSec: int(env, 'LATCHKEY_MAIL_RETRY_MAX', 60, 1, DAY),
+    mailMaxAgeSec: int(env, 'LATCHKEY_MAIL_MAX_AGE', DAY, 60, 7 * DAY),
+    requireVerifiedEmail: bool(env, 'LATCHKEY_REQUIRE_VERIFIED_EMAIL', false),
   };
 }

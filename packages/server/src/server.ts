@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import { accessTokenHorizonMs, keyTimings, type AuthContext } from './auth/context.js';
 import type { SecurityEventSink } from './auth/events.js';
 import { hashPassword } from './auth/passwords.js';
+import { passwordPolicy } from './auth/common-passwords.js';
 import { buildApp, type AppPlugin } from './http/app.js';
 import { KeyRing } from './keys/key-ring.js';
 import { demoPlugins } from './demo.js';
@@ -14,6 +15,7 @@ import { openStores } from './store/open.js';
 import { describeStores } from './store/describe.js';
 import { buildAdminApp } from './admin/app.js';
 import { instrumentStores } from './metrics/instrument-stores.js';
+import { createMailer } from './mail/mailer.js';
 import { noopMetrics, prometheusMetrics, type Metrics } from './metrics/metrics.js';
 
 export interface Latchkey {
@@ -63,6 +65,7 @@ export async function createLatchkey(config: Config, opts: StartOptions = {}): P
   const events: SecurityEventSink = (e) => {
     if (logger.isLevelEnabled('info')) logger.info({ ...e, security: true }, e.event);
   };
+  passwordPolicy(); // loaded now rather than by the first sign-up
   const ctx: AuthContext = {
     config,
     stores,
@@ -73,6 +76,8 @@ export async function createLatchkey(config: Config, opts: StartOptions = {}): P
     now,
     dummyHash: await hashPassword(randomBytes(24).toString('base64url')),
     verifiedTokens: new VerifiedTokenCache(10_000),
+    // Wall-clock time, not `now`: retries are scheduled on real timers (a test's clock stands still).
+    mailer: createMailer(config, logger),
   };
   const app = await buildApp(ctx, { logger, plugins: [...demoPlugins(config), ...(opts.plugins ?? [])] });
   const admin = prometheus ? await buildAdminApp(ctx, { logger, metrics: prometheus }) : null;
@@ -116,6 +121,7 @@ export async function createLatchkey(config: Config, opts: StartOptions = {}): P
       clearInterval(keyReloadTimer);
       await Promise.all([app.close(), admin?.close()]);
       await follower.close();
+      await ctx.mailer.close();
       await stores.close();
     },
   };

@@ -5,6 +5,7 @@ import type { Stores } from '../store/types.js';
 import type { SessionPolicy } from '../domain/session.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { SecurityEventSink } from './events.js';
+import type { Mailer } from '../mail/mailer.js';
 
 /** Everything a use case needs; built once by the process entry (or a test). */
 export interface AuthContext {
@@ -20,6 +21,8 @@ export interface AuthContext {
   dummyHash: string;
   /** Access tokens whose signature was already checked, by exact token string. */
   verifiedTokens: VerifiedTokenCache;
+  /** Account mail: queued, never awaited by a request (mail/queue.ts). */
+  mailer: Mailer;
 }
 
 export function sessionPolicy(config: Config): SessionPolicy {

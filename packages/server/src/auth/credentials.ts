@@ -8,6 +8,10 @@ import type { Metrics } from '../metrics/metrics.js';
 import { startSession, type ClientInfo } from './start-session.js';
 import { loginThrottle } from './login-throttle.js';
 import { endSessionsOfDisabled } from './admin.js';
+import { checkEmailAddress, emailLookupKey } from '../domain/email-address.js';
+import { checkNewPassword } from '../domain/password-policy.js';
+import { passwordPolicy } from './common-passwords.js';
+import { sendVerificationLink } from './email-verification.js';
 
 /** Counts a hash or verification in flight for latchkey_password_hash_in_flight. */
 async function hashing<T>(metrics: Metrics, work: () => Promise<T>): Promise<T> {
@@ -19,31 +23,38 @@ async function hashing<T>(metrics: Metrics, work: () => Promise<T>): Promise<T> 
   }
 }
 
+/** The lookup key of an address (domain/email-address.ts); a string that could never be registered matches nothing. */
 export function normaliseEmail(email: string): string {
-  return email.trim().toLowerCase();
+  return emailLookupKey(email);
+}
+
+/** A new address and password, or the refusal naming the rule (ASVS 5.0 V6.2). */
+export function acceptableCredentials(rawEmail: string, password: string): string {
+  const email = checkEmailAddress(rawEmail);
+  if (!email.ok) throw email.rule === 'email_malformed' ? Errors.invalidRequest(email.description) : Errors.policyRefused(email.rule, email.description);
+  const pw = checkNewPassword(passwordPolicy(), password, email.email);
+  if (!pw.ok) throw Errors.policyRefused(pw.rule, pw.description);
+  return email.email;
 }
 
 export interface PublicUser {
   id: string;
   email: string;
   createdAt: string;
+  /** Whether the address was proven by a link sent to it (issue 10). */
+  email_verified: boolean;
 }
 
 export function publicUser(u: UserRecord): PublicUser {
-  return { id: u.id, email: u.email, createdAt: new Date(u.createdAt).toISOString() };
+  return { id: u.id, email: u.email, createdAt: new Date(u.createdAt).toISOString(), email_verified: Boolean(u.emailVerifiedAt) };
 }
-
-// Deliberately loose: the address is proven by use, not by a regex; this only refuses what
-// cannot be an address at all (RFC 5321 caps the path at 254).
-const EMAIL_RE = /^[^\s@]{1,64}@[^\s@.]+(\.[^\s@.]+)+$/;
 
 export async function signup(
   ctx: AuthContext,
   input: { email: string; password: string },
   client: ClientInfo,
-): Promise<{ user: PublicUser } & TokenResponse> {
-  const email = normaliseEmail(input.email);
-  if (email.length > 254 || !EMAIL_RE.test(email)) throw Errors.invalidRequest('email is not a valid address');
+): Promise<{ user: PublicUser } & Partial<TokenResponse>> {
+  const email = acceptableCredentials(input.email, input.password);
   const user: UserRecord = { id: newUserId(), email, passwordHash: await hashing(ctx.metrics, () => hashPassword(input.password)), createdAt: ctx.now() };
   try {
     await ctx.stores.users.createUser(user);
@@ -58,6 +69,11 @@ export async function signup(
   }
   ctx.events({ event: 'signup.succeeded', userId: user.id, clientId: client.clientId });
   ctx.metrics.signup('ok');
+  // A link that could not be issued (store hiccup) must not fail a sign-up that already
+  // happened: the user asks for another with POST /auth/email/verify/resend.
+  await sendVerificationLink(ctx, user).catch(() => ctx.events({ event: 'email.verify_failed', userId: user.id, reason: 'link_not_issued' }));
+  // With LATCHKEY_REQUIRE_VERIFIED_EMAIL the account exists but gets no session until its address is proven.
+  if (ctx.config.requireVerifiedEmail) return { user: publicUser(user) };
   return { user: publicUser(user), ...(await startSession(ctx, user.id, client)) };
 }
 
@@ -90,7 +106,11 @@ export async function login(ctx: AuthContext, input: { email: string; password: 
   if (needsRehash(user.passwordHash)) {
     await ctx.stores.users.updatePasswordHash(user.id, user.passwordHash, await hashing(ctx.metrics, () => hashPassword(input.password)));
   }
-  const tokens = await startSession(ctx, user.id, client);
+  if (ctx.config.requireVerifiedEmail && !user.emailVerifiedAt) {
+    ctx.events({ event: 'login.unverified_email', userId: user.id, clientId: client.clientId, ip: client.ip });
+    throw Errors.emailUnverified();
+  }
+  const tokens = await startSession(ctx, user.id, client, Boolean(user.emailVerifiedAt));
   // An operator may have disabled the account while this login was past its check: disabling
   // ends the sessions it finds, so look again once this one exists, and end it if so.
   if ((await ctx.stores.users.findUserById(user.id))?.disabledAt) {

@@ -20,7 +20,22 @@ export type SecurityEventName =
   | 'admin.key_created'
   | 'admin.key_revoked'
   | 'admin.refused'
-  | 'keys.rotated';
+  | 'keys.rotated'
+  | 'email.verification_sent'
+  | 'email.verified'
+  | 'email.verify_failed'
+  | 'login.unverified_email'
+  | 'password.reset_requested'
+  | 'password.reset_throttled'
+  | 'password.reset'
+  | 'password.reset_failed'
+  | 'password.changed'
+  | 'password.change_failed'
+  | 'email.change_requested'
+  | 'email.change_failed'
+  | 'email.changed'
+  | 'account.deleted'
+  | 'account.delete_failed';
 
 export interface SecurityEvent {
   event: SecurityEventName;

@@ -12,7 +12,7 @@ export interface TokenResponse {
   refresh_token: string;
 }
 
-export function issueAccessToken(ctx: AuthContext, s: Pick<SessionRecord, 'id' | 'userId' | 'clientId'>): string {
+export function issueAccessToken(ctx: AuthContext, s: Pick<SessionRecord, 'id' | 'userId' | 'clientId'>, emailVerified: boolean): string {
   const iat = Math.floor(ctx.now() / 1000);
   // RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti are required; sid names the session.
   return signAccessToken(ctx.keys.signingKey(), {
@@ -24,13 +24,15 @@ export function issueAccessToken(ctx: AuthContext, s: Pick<SessionRecord, 'id' |
     jti: newJti(),
     client_id: s.clientId,
     sid: s.id,
+    // Whether the account's address was proven by a link sent to it (issue 10; the OIDC claim's name).
+    email_verified: emailVerified,
   });
 }
 
 /** Access token for the session plus the refresh token of the session's current generation. */
-export function tokenResponse(ctx: AuthContext, s: SessionRecord): TokenResponse {
+export function tokenResponse(ctx: AuthContext, s: SessionRecord, emailVerified: boolean): TokenResponse {
   return {
-    access_token: issueAccessToken(ctx, s),
+    access_token: issueAccessToken(ctx, s, emailVerified),
     token_type: 'Bearer',
     expires_in: ctx.config.accessTtlSec,
     refresh_token: encodeRefreshToken(ctx.keys.mac, { sessionId: s.id, generation: s.generation }),

@@ -3,6 +3,7 @@ import { Errors, type AuthError } from '../domain/errors.js';
 import { sessionPolicy, type AuthContext } from './context.js';
 import { revokeSessions } from './revoke.js';
 import { tokenResponse, type TokenResponse } from './issue-tokens.js';
+import { isEmailVerified } from './email-verification.js';
 
 /**
  * RFC 6749 §6 refresh with rotation (RFC 9700 §4.14.2). A forged or tampered token is refused
@@ -28,12 +29,12 @@ export async function refresh(ctx: AuthContext, refreshToken: string, clientId: 
     case 'rotate':
       ctx.events({ event: 'session.rotated', sessionId, userId, clientId, generation });
       ctx.metrics.refresh('rotate');
-      return tokenResponse(ctx, session!);
+      return tokenResponse(ctx, session!, await isEmailVerified(ctx, session!.userId));
     case 'grace':
       // Same successor as the first caller got (recomputed from the stored generation), fresh access token.
       ctx.events({ event: 'session.grace_replay', sessionId, userId, clientId, generation });
       ctx.metrics.refresh('grace');
-      return tokenResponse(ctx, session!);
+      return tokenResponse(ctx, session!, await isEmailVerified(ctx, session!.userId));
     case 'reuse': {
       await revokeSessions(ctx, [claims.sessionId], { reuse: true });
       ctx.events({ event: 'session.reuse_detected', sessionId, userId, clientId, generation });

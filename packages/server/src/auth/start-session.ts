@@ -12,7 +12,7 @@ export interface ClientInfo {
 }
 
 /** One session per login per device; over LATCHKEY_MAX_SESSIONS the oldest are ended. */
-export async function startSession(ctx: AuthContext, userId: string, client: ClientInfo): Promise<TokenResponse> {
+export async function startSession(ctx: AuthContext, userId: string, client: ClientInfo, emailVerified = false): Promise<TokenResponse> {
   const now = ctx.now();
   const session: SessionRecord = {
     id: newSessionId(userId),
@@ -28,5 +28,5 @@ export async function startSession(ctx: AuthContext, userId: string, client: Cli
   const { evicted } = await ctx.stores.sessions.createSession(session, ctx.config.maxSessions, sessionPolicy(ctx.config));
   ctx.events({ event: 'session.created', userId, sessionId: session.id, clientId: client.clientId });
   await revoke(ctx, evicted, userId, 'max_sessions');
-  return tokenResponse(ctx, session);
+  return tokenResponse(ctx, session, emailVerified);
 }

@@ -8,6 +8,7 @@ import { clientErrorHandler, errorHandler, errorReasonOf, sendError } from './er
 import { openApiRoute, registerOpenApi } from './openapi.js';
 import { accountRoutes } from './routes/account.js';
 import { authRoutes } from './routes/auth.js';
+import { lifecycleRoutes } from './routes/lifecycle.js';
 import { healthRoutes } from './routes/health.js';
 import { registerCors, sameOriginOrListed } from './origins.js';
 import { wellKnownRoutes } from './routes/well-known.js';
@@ -128,6 +129,7 @@ export async function buildApp(ctx: AuthContext, opts: AppOptions): Promise<Fast
 
   authRoutes(app, ctx);
   accountRoutes(app, ctx);
+  lifecycleRoutes(app, ctx);
   wellKnownRoutes(app, ctx);
   healthRoutes(app, ctx);
   openApiRoute(app);

@@ -42,9 +42,9 @@ function sendBody(reply: FastifyReply, status: number, body: ErrorBody): Fastify
   return reply.code(status).send(body);
 }
 
-export function sendError(reply: FastifyReply, code: ErrorCode, reason: Reason, description: string, retryAfterSec?: number): FastifyReply {
-  const status = STATUS[code];
-  if (code === 'invalid_token') {
+export function sendError(reply: FastifyReply, code: ErrorCode, reason: Reason, description: string, retryAfterSec?: number, statusOverride?: number): FastifyReply {
+  const status = statusOverride ?? STATUS[code];
+  if (code === 'invalid_token' && status === 401) {
     // Description is fixed text without quotes, so it is safe inside the quoted-string.
     reply.header('WWW-Authenticate', `Bearer realm="${REALM}", error="invalid_token", error_description="${description}"`);
   }
@@ -73,7 +73,7 @@ function framework4xx(status: number): { reason: Reason; description: string } {
 }
 
 export function errorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  if (err instanceof AuthError) return sendError(reply, err.code, err.reason, err.publicDescription, err.extra.retryAfterSec);
+  if (err instanceof AuthError) return sendError(reply, err.code, err.reason, err.publicDescription, err.extra.retryAfterSec, err.extra.status);
   if (err instanceof StoreUnavailableError || (err as { cause?: unknown }).cause instanceof StoreUnavailableError) {
     req.log.warn({ err: { name: err.name, message: err.message } }, 'store unavailable');
     return sendError(reply, 'temporarily_unavailable', 'unavailable', DESCRIPTIONS.unavailable, 1);

@@ -36,7 +36,9 @@ export const tokenBody = {
   required: ['grant_type'],
   properties: {
     grant_type: { type: 'string', minLength: 1, maxLength: 64 },
-    refresh_token: { type: 'string', minLength: 1, maxLength: 512 },
+    // Room for an access token sent here by mistake (even RS256 with every claim), so that it is
+    // answered invalid_grant like any token that is not a refresh token; a real one is ~100 characters.
+    refresh_token: { type: 'string', minLength: 1, maxLength: 1024 },
     client_id: clientId,
     scope: { type: 'string', maxLength: 1024 },
   },
@@ -126,11 +128,12 @@ export const sharedSchemas = [
   {
     $id: 'User',
     type: 'object',
-    required: ['id', 'email', 'createdAt'],
+    required: ['id', 'email', 'createdAt', 'email_verified'],
     properties: {
       id: { type: 'string' },
-      email: { type: 'string', description: 'Trimmed and lower-cased.' },
+      email: { type: 'string', description: 'Normalised: trimmed, NFC, lower-cased, the domain in its ASCII (IDNA) form.' },
       createdAt: timestamp,
+      email_verified: { type: 'boolean', description: 'Whether the address was confirmed by the link sent to it (also the access token’s `email_verified` claim).' },
     },
   },
   {
@@ -266,6 +269,18 @@ function refusal(description: string, pairs: ReadonlyArray<readonly [ErrorCode, 
 
 const REQUEST_INVALID = ['invalid_request', 'request_invalid'] as const;
 const CLIENT_UNKNOWN = ['invalid_client', 'client_unknown'] as const;
+/** A new address or password refused by a rule (domain/email-address.ts, domain/password-policy.ts). */
+const POLICY_REFUSALS = [
+  ['invalid_request', 'email_invisible_character'],
+  ['invalid_request', 'email_bidi_control'],
+  ['invalid_request', 'email_unpaired_surrogate'],
+  ['invalid_request', 'email_mixed_scripts'],
+  ['invalid_request', 'password_common'],
+  ['invalid_request', 'password_matches_email'],
+] as const;
+const POLICY_TEXT =
+  'a refused address (email_invisible_character, email_bidi_control, email_unpaired_surrogate, email_mixed_scripts) or password ' +
+  '(password_common: among the 100,000 most common or one repeated character; password_matches_email)';
 
 /** Refused before the handler runs, on any route that parses a body (every POST and DELETE, asked for or not). */
 const bodyRefusals = {
@@ -303,7 +318,16 @@ export const signupResponses = {
     },
     NO_STORE,
   ),
-  400: refusal('Invalid parameters (request_invalid, also for an address that cannot be one) or an unknown client_id (client_unknown).', [REQUEST_INVALID, CLIENT_UNKNOWN]),
+  202: answer(
+    'LATCHKEY_REQUIRE_VERIFIED_EMAIL is on: the account exists and a verification link was sent; log in once the address is confirmed.',
+    { type: 'object', required: ['user'], properties: { user: ref('User') } },
+    NO_STORE,
+  ),
+  400: refusal(`Invalid parameters (request_invalid, also for an address that cannot be one), ${POLICY_TEXT}, or an unknown client_id (client_unknown).`, [
+    REQUEST_INVALID,
+    ...POLICY_REFUSALS,
+    CLIENT_UNKNOWN,
+  ]),
   403: refusal(`The address belongs to an account an operator has disabled (account_disabled), or ${FOREIGN_ORIGIN}.`, [['access_denied', 'account_disabled'], ORIGIN_REFUSED]),
   409: refusal('An account with this email already exists, whatever its case.', [['email_taken', 'email_taken']]),
   ...bodyRefusals,
@@ -316,8 +340,8 @@ export const loginResponses = {
   400: refusal('Invalid parameters (request_invalid) or an unknown client_id (client_unknown).', [REQUEST_INVALID, CLIENT_UNKNOWN]),
   401: refusal('Wrong email or password; an unknown email answers exactly the same.', [['invalid_credentials', 'credentials_invalid']]),
   403: refusal(
-    `The password is right but an operator has disabled the account (account_disabled, said only after the password check), or ${FOREIGN_ORIGIN}.`,
-    [['access_denied', 'account_disabled'], ORIGIN_REFUSED],
+    `The password is right but an operator has disabled the account (account_disabled), or LATCHKEY_REQUIRE_VERIFIED_EMAIL is on and the address is not confirmed yet (email_unverified); both said only after the password check; or ${FOREIGN_ORIGIN}.`,
+    [['access_denied', 'account_disabled'], ['access_denied', 'email_unverified'], ORIGIN_REFUSED],
   ),
   ...bodyRefusals,
   429: refusal('Too many failed attempts for this account or from this source.', [['rate_limited', 'rate_limited']], RETRY_AFTER),
@@ -429,4 +453,137 @@ export const openApiResponses = {
     { 'Cache-Control': { type: 'string', enum: ['no-cache'], description: 'Revalidate: the document changes with the server version.' } },
   ),
   ...internal,
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Account lifecycle (issue 10).
+
+/** A token of an emailed link: 256 bits in base64url. */
+const linkToken = { type: 'string', minLength: 1, maxLength: 512 } as const;
+const LINK_REFUSED = ['invalid_token', 'link_token_invalid'] as const;
+
+export const verifyEmailBody = {
+  type: 'object',
+  required: ['token'],
+  properties: { token: linkToken },
+} as const;
+
+export const verifyEmailResponses = {
+  204: noContent('The address is confirmed (the `token` of the emailed link was used up); for an address change, the account has moved to the new address.'),
+  409: refusal('An address change lost: another account has taken the new address meanwhile.', [['email_taken', 'email_taken']]),
+  400: refusal('The token is malformed, unknown, already used, superseded by a newer link, or expired (link_token_invalid); or a parameter is missing (request_invalid).', [
+    LINK_REFUSED,
+    REQUEST_INVALID,
+  ]),
+  ...bodyRefusals,
+  ...accountRouteFailures,
+} as const;
+
+export const resendVerificationResponses = {
+  202: answer('A new verification link is on its way (the older one is dead); nothing is sent when the address is already confirmed.', {
+    type: 'object',
+    properties: {},
+    additionalProperties: false,
+  }),
+  ...unparsable('A body that cannot be parsed (none is needed).'),
+  ...bearerRefused,
+  ...bodyRefusals,
+  429: refusal('More than 5 links asked for in an hour.', [['rate_limited', 'rate_limited']], RETRY_AFTER),
+  ...accountRouteFailures,
+} as const;
+
+export const forgotPasswordBody = {
+  type: 'object',
+  required: ['email'],
+  properties: { email: { type: 'string', minLength: 1, maxLength: 254, pattern: NO_CONTROL } },
+} as const;
+
+export const forgotPasswordResponses = {
+  202: answer(
+    'Always, whether or not an account has this address (same status, body, headers and timing): if one has, a reset link (30 minutes, single use) is on its way.',
+    { type: 'object', properties: {}, additionalProperties: false },
+  ),
+  ...unparsable('A parameter is missing or invalid (the same for every address).'),
+  ...bodyRefusals,
+  429: refusal('More than 20 requests from this source in an hour.', [['rate_limited', 'rate_limited']], RETRY_AFTER),
+  ...accountRouteFailures,
+} as const;
+
+export const resetPasswordBody = {
+  type: 'object',
+  required: ['token', 'password'],
+  properties: { token: linkToken, password: { type: 'string', minLength: 8, maxLength: 1024 } },
+} as const;
+
+export const resetPasswordResponses = {
+  204: noContent('The password is set; every session of the account has ended (their access tokens are refused at once) and a notice went to the address.'),
+  400: refusal(
+    'The token is malformed, unknown, used, superseded by a newer link, or expired (link_token_invalid); the new password is refused by a rule (password_common, password_matches_email; the link stays usable); or a parameter is missing (request_invalid).',
+    [LINK_REFUSED, ['invalid_request', 'password_common'], ['invalid_request', 'password_matches_email'], REQUEST_INVALID],
+  ),
+  ...bodyRefusals,
+  ...accountRouteFailures,
+} as const;
+
+const newPassword = { type: 'string', minLength: 8, maxLength: 1024 } as const;
+const currentPassword = { type: 'string', minLength: 1, maxLength: 1024 } as const;
+const WRONG_PASSWORD = ['invalid_credentials', 'credentials_invalid'] as const;
+/** Bearer routes that ask for the password again. */
+const passwordRouteFailures = {
+  ...bearerRefused,
+  ...bodyRefusals,
+  403: refusal(
+    `The password is incorrect (credentials_invalid: 403, not 401, since the access token is fine; it counts toward the login throttle), or ${FOREIGN_ORIGIN}.`,
+    [WRONG_PASSWORD, ORIGIN_REFUSED],
+  ),
+  429: refusal('Too many wrong passwords for this account (the login throttle).', [['rate_limited', 'rate_limited']], RETRY_AFTER),
+  ...internal,
+  ...storeDown,
+};
+
+export const changePasswordBody = {
+  type: 'object',
+  required: ['current_password', 'new_password'],
+  properties: { current_password: currentPassword, new_password: newPassword },
+} as const;
+
+export const changePasswordResponses = {
+  204: noContent('The password is changed; every other session has ended (the caller’s stays); reset links died; a notice went to the address.'),
+  400: refusal('The new password is refused by a rule (password_common, password_matches_email), or a parameter is missing or invalid (request_invalid).', [
+    ['invalid_request', 'password_common'],
+    ['invalid_request', 'password_matches_email'],
+    REQUEST_INVALID,
+  ]),
+  ...passwordRouteFailures,
+} as const;
+
+export const changeEmailBody = {
+  type: 'object',
+  required: ['new_email', 'password'],
+  properties: { new_email: email, password: currentPassword },
+} as const;
+
+export const changeEmailResponses = {
+  202: answer('A confirmation link went to the new address and a notice to the current one; nothing changes until the link is followed (POST /auth/email/verify).', {
+    type: 'object',
+    properties: {},
+    additionalProperties: false,
+  }),
+  400: refusal(`The new address is refused (${POLICY_TEXT.split(' or password')[0]}), malformed or the current one (request_invalid).`, [
+    REQUEST_INVALID,
+    ...POLICY_REFUSALS.filter(([, r]) => r.startsWith('email_')),
+  ]),
+  ...passwordRouteFailures,
+} as const;
+
+export const deleteAccountBody = {
+  type: 'object',
+  required: ['password'],
+  properties: { password: currentPassword },
+} as const;
+
+export const deleteAccountResponses = {
+  204: noContent('The account is gone: every session ended at once (access tokens refused everywhere), its pending links and rate-limit counters went with it, a notice went to the address, and the address may sign up again.'),
+  ...unparsable('A parameter is missing or invalid.'),
+  ...passwordRouteFailures,
 } as const;

@@ -41,6 +41,7 @@ export function instrumentStores<S extends Stores>(stores: S, where: StoreDescri
     ...stores,
     users: timed(stores.users, where.users, metrics),
     keys: timed(stores.keys, where.users, metrics),
+    accountTokens: timed(stores.accountTokens, where.users, metrics),
     sessions: timed(stores.sessions, sessionStore, metrics),
     rateLimits: timed(stores.rateLimits, sessionStore, metrics),
     revocations: timed(stores.revocations, sessionStore, metrics, new Set(['subscribe'])),

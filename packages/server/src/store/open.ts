@@ -100,6 +100,7 @@ async function openBackends(config: Config): Promise<OpenedStores> {
     users: durable.users,
     keys: durable.keys,
     adminKeys: durable.adminKeys,
+    accountTokens: durable.accountTokens,
     sessions: ephemeral.sessions,
     revocations: ephemeral.revocations,
     rateLimits: ephemeral.rateLimits,

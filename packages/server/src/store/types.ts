@@ -15,6 +15,8 @@ export interface UserRecord {
   createdAt: number;
   /** When an operator disabled the account (ASVS 5.0 V7.4); null or absent while enabled. */
   disabledAt?: number | null;
+  /** When the address `email` was proven by a link sent to it; null or absent while unproven. */
+  emailVerifiedAt?: number | null;
 }
 
 export interface UserQuery {
@@ -39,6 +41,50 @@ export interface UserStore {
   setUserDisabled(id: string, disabledAt: number | null): Promise<UserRecord | null>;
   /** Deletes the user row; true if there was one. The caller ends the user's sessions. */
   deleteUser(id: string): Promise<boolean>;
+  /**
+   * Atomic compare-and-set: marks the address verified at `at` only if the user's email is still
+   * `email` (a link sent to an address the account no longer has proves nothing). True if it did
+   * (or the address was already verified).
+   */
+  markEmailVerified(id: string, email: string, at: number): Promise<boolean>;
+  /** Sets the password hash whatever it was (a reset or a change); false if there is no such user. */
+  replacePasswordHash(id: string, next: string): Promise<boolean>;
+  /**
+   * Atomic on the unique email, like createUser: moves the user to `email`, verified at
+   * `verifiedAt`; throws EmailTakenError if another account has it (of concurrent changes and
+   * sign-ups to one address exactly one wins). False if there is no such user.
+   */
+  changeEmail(id: string, email: string, verifiedAt: number): Promise<boolean>;
+}
+
+/** What a link token was issued for (issue 10); each purpose's newest link replaces the older. */
+export type AccountTokenPurpose = 'verify_email' | 'reset_password' | 'change_email';
+
+export interface AccountTokenRecord {
+  /** SHA-256 of the token, hex: the token itself is never stored (DESIGN "Email"). */
+  hash: string;
+  purpose: AccountTokenPurpose;
+  userId: string;
+  /** The address the link went to (for change_email: the new address). */
+  email: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** Single-use tokens of emailed links; kept with the users (never in Redis). */
+export interface AccountTokenStore {
+  /** Atomic: deletes the user's other tokens of the same purpose and inserts this one (a newer link kills the older). */
+  issueAccountToken(token: AccountTokenRecord): Promise<void>;
+  /**
+   * Atomic single use: deletes the token with this hash if its purpose is one of `purposes`, and
+   * returns it if it was still live at `now` (an expired one is deleted and null). Of concurrent
+   * consumers of one token at most one gets it.
+   */
+  consumeAccountToken(hash: string, purposes: readonly AccountTokenPurpose[], now: number): Promise<AccountTokenRecord | null>;
+  /** Reads the token without using it up (to check a new password before the link is spent); null unless live at `now`. */
+  peekAccountToken(hash: string, purposes: readonly AccountTokenPurpose[], now: number): Promise<AccountTokenRecord | null>;
+  /** Deletes the user's tokens of the given purposes (all purposes when omitted); returns how many. */
+  deleteAccountTokens(userId: string, purposes?: readonly AccountTokenPurpose[]): Promise<number>;
 }
 
 export interface SessionStore {
@@ -163,6 +209,7 @@ export interface Stores {
   keys: KeyStore;
   rateLimits: RateLimitStore;
   adminKeys: AdminKeyStore;
+  accountTokens: AccountTokenStore;
   health(): Promise<HealthReport[]>;
   close(): Promise<void>;
 }

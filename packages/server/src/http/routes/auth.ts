@@ -53,7 +53,8 @@ function clientInfo(ctx: AuthContext, req: FastifyRequest, given: string | undef
 export function authRoutes(app: FastifyInstance, ctx: AuthContext): void {
   app.post<{ Body: Credentials }>('/auth/signup', { schema: signupSchema }, async (req, reply) => {
     const result = await signup(ctx, req.body, clientInfo(ctx, req, req.body.client_id));
-    return reply.code(201).send(result);
+    // 202: the account exists but waits for its address (LATCHKEY_REQUIRE_VERIFIED_EMAIL).
+    return reply.code(result.access_token === undefined ? 202 : 201).send(result);
   });
 
   // Not the OAuth password grant (RFC 9700 §2.4 forbids it): a first-party login endpoint.

@@ -76,6 +76,20 @@ const MIGRATIONS: string[] = [
   ALTER TABLE signing_keys ADD COLUMN activates_at int8;
   ALTER TABLE mac_keys ADD COLUMN activates_at int8;
   `,
+  // 4: account lifecycle (issue 10): verified addresses and single-use link tokens (hashes only).
+  `
+  ALTER TABLE users ADD COLUMN email_verified_at int8;
+  CREATE TABLE account_tokens (
+    hash text PRIMARY KEY,
+    purpose text NOT NULL,
+    user_id text NOT NULL,
+    email text NOT NULL,
+    created_at int8 NOT NULL,
+    expires_at int8 NOT NULL
+  );
+  CREATE INDEX account_tokens_by_user ON account_tokens (user_id, purpose);
+  CREATE INDEX account_tokens_by_expiry ON account_tokens (expires_at);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

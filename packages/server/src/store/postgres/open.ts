@@ -8,6 +8,7 @@ import { postgresRateLimitStore, type PostgresRateLimitStore } from './rate-limi
 import { postgresRevocationFeed, type PostgresRevocationFeed } from './revocations.js';
 import { postgresSessionStore, type PostgresSessionStore } from './sessions.js';
 import { postgresUserStore } from './users.js';
+import { postgresAccountTokenStore } from './account-tokens.js';
 
 export interface PostgresStoreOptions {
   url: string;
@@ -42,10 +43,12 @@ export async function openPostgresStores(opts: PostgresStoreOptions): Promise<Po
     keepAlive: true,
   });
   const rateLimits = postgresRateLimitStore(pool);
+  const accountTokens = postgresAccountTokenStore(pool);
   return {
     users: postgresUserStore(pool),
     keys: postgresKeyStore(pool),
     adminKeys: postgresAdminKeyStore(pool),
+    accountTokens,
     sessions,
     revocations,
     rateLimits,
@@ -59,7 +62,7 @@ export async function openPostgresStores(opts: PostgresStoreOptions): Promise<Po
       }
     },
     async prune(now, idleMs) {
-      await Promise.all([sessions.prune(now, idleMs), revocations.prune(now), rateLimits.prune(now)]);
+      await Promise.all([sessions.prune(now, idleMs), revocations.prune(now), rateLimits.prune(now), accountTokens.prune(now)]);
     },
     async close() {
       revocations.stopAll();

@@ -9,6 +9,7 @@ interface UserRow {
   password_hash: string;
   created_at: string;
   disabled_at: string | null;
+  email_verified_at: string | null;
 }
 
 const toUser = (r: UserRow): UserRecord => ({
@@ -18,6 +19,7 @@ const toUser = (r: UserRow): UserRecord => ({
   createdAt: int(r.created_at),
   // Only when set: an enabled user reads back exactly as it was created.
   ...(r.disabled_at !== null ? { disabledAt: int(r.disabled_at) } : {}),
+  ...(r.email_verified_at !== null ? { emailVerifiedAt: int(r.email_verified_at) } : {}),
 });
 
 export function postgresUserStore(pool: pg.Pool): UserStore {
@@ -58,6 +60,24 @@ export function postgresUserStore(pool: pg.Pool): UserStore {
     async setUserDisabled(id, disabledAt) {
       const { rows } = await query<UserRow>(pool, 'UPDATE users SET disabled_at = $1 WHERE id = $2 RETURNING *', [disabledAt, id]);
       return rows[0] ? toUser(rows[0]) : null;
+    },
+    async changeEmail(id, email, verifiedAt) {
+      try {
+        const { rowCount } = await query(pool, 'UPDATE users SET email = $1, email_verified_at = $2 WHERE id = $3', [email, verifiedAt, id]);
+        return (rowCount ?? 0) > 0;
+      } catch (err) {
+        const e = err as { code?: string; constraint?: string };
+        if (e.code === '23505' && e.constraint === 'users_email_key') throw new EmailTakenError();
+        throw err;
+      }
+    },
+    async replacePasswordHash(id, next) {
+      const { rowCount } = await query(pool, 'UPDATE users SET password_hash = $1 WHERE id = $2', [next, id]);
+      return (rowCount ?? 0) > 0;
+    },
+    async markEmailVerified(id, email, at) {
+      const { rowCount } = await query(pool, 'UPDATE users SET email_verified_at = coalesce(email_verified_at, $1) WHERE id = $2 AND email = $3', [at, id, email]);
+      return (rowCount ?? 0) > 0;
     },
     async deleteUser(id) {
       const { rowCount } = await query(pool, 'DELETE FROM users WHERE id = $1', [id]);

@@ -8,6 +8,7 @@ import { MAIN_AFTER_COLUMNS, MAIN_COLUMNS, MAIN_SCHEMA, SECRETS_COLUMNS, SECRETS
 import { sqliteAdminKeyStore } from './admin-keys.js';
 import { sqliteSessionStore } from './sessions.js';
 import { sqliteUserStore } from './users.js';
+import { sqliteAccountTokenStore } from './account-tokens.js';
 
 export interface SqliteStores extends Stores {
   /** Deletes expired sessions and revocations; run periodically. */
@@ -20,6 +21,7 @@ export function openSqliteStores(dataDir: string): SqliteStores {
   const secrets = openSqlite(join(dataDir, 'secrets.db'), SECRETS_SCHEMA, SECRETS_COLUMNS);
   const sessions = sqliteSessionStore(main);
   const revocations = sqliteRevocationFeed(main);
+  const accountTokens = sqliteAccountTokenStore(main);
   return {
     users: sqliteUserStore(main),
     sessions,
@@ -27,6 +29,7 @@ export function openSqliteStores(dataDir: string): SqliteStores {
     keys: sqliteKeyStore(secrets),
     rateLimits: memoryRateLimitStore(),
     adminKeys: sqliteAdminKeyStore(main),
+    accountTokens,
     async health() {
       const ok = (() => {
         try {
@@ -42,6 +45,7 @@ export function openSqliteStores(dataDir: string): SqliteStores {
     prune(now, idleMs) {
       sessions.prune(now, idleMs);
       revocations.prune(now);
+      accountTokens.prune(now);
     },
     async close() {
       revocations.stop();

@@ -24,6 +24,16 @@ CREATE TABLE IF NOT EXISTS revocations (
   reuse INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS revocations_by_until ON revocations(until);
+CREATE TABLE IF NOT EXISTS account_tokens (
+  hash TEXT PRIMARY KEY,
+  purpose TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  email TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS account_tokens_by_user ON account_tokens(user_id, purpose);
+CREATE INDEX IF NOT EXISTS account_tokens_by_expiry ON account_tokens(expires_at);
 CREATE TABLE IF NOT EXISTS admin_keys (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL,
@@ -39,6 +49,7 @@ CREATE TABLE IF NOT EXISTS admin_keys (
  */
 export const MAIN_COLUMNS: Array<{ table: string; column: string; definition: string }> = [
   { table: 'users', column: 'disabled_at', definition: 'INTEGER' },
+  { table: 'users', column: 'email_verified_at', definition: 'INTEGER' },
   // When the row was last written: another process (the `latchkey` CLI) revokes by writing here,
   // and the running server polls for rows newer than it has seen.
   { table: 'revocations', column: 'written_at', definition: 'INTEGER NOT NULL DEFAULT 0' },

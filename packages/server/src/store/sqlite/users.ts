@@ -8,6 +8,7 @@ interface UserRow {
   password_hash: string;
   created_at: number;
   disabled_at: number | null;
+  email_verified_at: number | null;
 }
 
 // disabledAt only when set: an enabled user reads back exactly as it was created.
@@ -17,6 +18,7 @@ const toUser = (r: UserRow): UserRecord => ({
   passwordHash: r.password_hash,
   createdAt: r.created_at,
   ...(r.disabled_at !== null ? { disabledAt: r.disabled_at } : {}),
+  ...(r.email_verified_at !== null ? { emailVerifiedAt: r.email_verified_at } : {}),
 });
 
 /** LIKE with the pattern's own wildcards escaped: a search for "a_b" finds "a_b" only. */
@@ -35,6 +37,9 @@ export function sqliteUserStore(db: SqliteDb): UserStore {
   );
   const setDisabled = db.prepare<[number | null, string], UserRow>('UPDATE users SET disabled_at = ? WHERE id = ? RETURNING *');
   const remove = db.prepare('DELETE FROM users WHERE id = ?');
+  const moveEmail = db.prepare('UPDATE users SET email = ?, email_verified_at = ? WHERE id = ?');
+  const replaceHash = db.prepare('UPDATE users SET password_hash = ? WHERE id = ?');
+  const markVerified = db.prepare('UPDATE users SET email_verified_at = coalesce(email_verified_at, ?) WHERE id = ? AND email = ?');
   return {
     async createUser(u) {
       try {
@@ -65,6 +70,20 @@ export function sqliteUserStore(db: SqliteDb): UserStore {
     },
     async deleteUser(id) {
       return remove.run(id).changes > 0;
+    },
+    async changeEmail(id, email, verifiedAt) {
+      try {
+        return moveEmail.run(email, verifiedAt, id).changes > 0;
+      } catch (e) {
+        if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new EmailTakenError();
+        throw e;
+      }
+    },
+    async replacePasswordHash(id, next) {
+      return replaceHash.run(next, id).changes > 0;
+    },
+    async markEmailVerified(id, email, at) {
+      return markVerified.run(at, id, email).changes > 0;
     },
   };
 }
