@@ -103,7 +103,7 @@ describe(`storms against a hashing queue of depth ${DEPTH}`, () => {
   });
 
   it(`${STORM} parallel wrong-password logins over 20 accounts from ${STORM} sources: 401/503, the user logs in`, async () => {
-    const accounts = [];
+    const accounts: Array<{ email: string }> = [];
     for (let i = 0; i < 20; i++) {
       const email = `victim-${Date.now()}-${i}@example.com`;
       const r = await call(srv.url, 'POST', '/auth/signup', { json: { email, password: 'correct horse battery' }, headers: { 'x-forwarded-for': source(5000 + i) } });

@@ -238,8 +238,8 @@ export function loadConfig(env: Env = process.env): Config {
     signupLimit: int(env, 'LATCHKEY_SIGNUP_LIMIT', 600, 1, 1_000_000),
     signupWindowSec: int(env, 'LATCHKEY_SIGNUP_WINDOW', 600, 1, DAY),
     // argon2id runs on libuv's pool (4 threads unless UV_THREADPOOL_SIZE says otherwise); more
-    // hashes at once than cores only makes each slower, and one core stays for the event loop.
-    hashConcurrency: int(env, 'LATCHKEY_HASH_CONCURRENCY', Math.min(4, Math.max(1, availableParallelism() - 1)), 1, 64),
+    // hashes at once than cores only makes each slower. Storm-prone work gets one fewer (passwords.ts).
+    hashConcurrency: int(env, 'LATCHKEY_HASH_CONCURRENCY', Math.min(4, availableParallelism()), 1, 64),
     hashQueueDepth: int(env, 'LATCHKEY_HASH_QUEUE', 64, 1, 100_000),
     requestTimeoutSec: int(env, 'LATCHKEY_REQUEST_TIMEOUT', 30, 1, 600),
     // Loopback by default: metrics and the admin API are for operators, not the internet.

@@ -28,9 +28,11 @@ export function needsRehash(stored: string): boolean {
 
 // A bounded hashing queue (issue 12 item 3: 300-400 parallel sign-ups, each an argon2id hash,
 // pushed a real user's login from ~40 ms to 5.5-8.1 s because the queue had no limit). At most
-// `concurrency` hashes run at once (more than the cores only makes each one slower); the rest wait
-// in three lanes, served in this order, each admitted only while the waiting line is shorter than
-// its share of `depth`, so storm work never takes the places reserved for the lanes above it:
+// `concurrency` hashes run at once (more than the cores only makes each one slower), and storm-prone
+// work (sign-ups, logins from unknown sources) at most one fewer, so a trusted login never waits
+// for a thread; the rest wait in three lanes, served in this order, each admitted only while the
+// waiting line is shorter than its share of `depth`, so storm work never takes the places reserved
+// for the lanes above it:
 //
 // - trusted: logins from a source that logged in to the account before (and authenticated
 //   re-checks): the whole depth. A real user on their usual device is served next, whatever waits.
@@ -66,9 +68,10 @@ export function passwordHasher(opts: { concurrency: number; depth: number; busy:
   let waiting = 0;
   let peakWaiting = 0;
   const queues: Record<HashLane, Array<() => void>> = { trusted: [], login: [], signup: [] };
+  const stormCap = Math.max(1, opts.concurrency - 1);
   const next = () => {
-    while (running < opts.concurrency) {
-      const lane = LANES.find((l) => queues[l].length > 0);
+    for (;;) {
+      const lane = LANES.find((l) => queues[l].length > 0 && running < (l === 'trusted' ? opts.concurrency : stormCap));
       if (!lane) return;
       running++;
       queues[lane].shift()!();
