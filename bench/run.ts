@@ -1,5 +1,6 @@
 // Latchkey benchmark runner: `npm run bench [-- SCENARIO ...] [--duration=S] [--warmup=S]
-// [--connections=N] [--profile] [--out=FILE] [--server-root=DIR]`. See BENCHMARKS.md.
+// [--connections=N] [--profile] [--out=FILE] [--server-root=DIR] [--compare-root=DIR] [--attackers=N]`.
+// See BENCHMARKS.md.
 //
 // Every server under test is a child process (started by pid, stopped by pid); the load generator
 // runs in this process (autocannon for stateless loads, an undici closed loop for refresh/login
@@ -15,11 +16,28 @@ import { closedLoop, once, type LoopResult } from './lib/loop.js';
 import { cpuMeter, freePort, REPO_ROOT, sleep, startChild, startNodeTs, tempDir, waitForHttp, waitForReadyLine } from './lib/proc.js';
 import { formatProfile, summarizeProfile, type ProfileSummary } from './profile.js';
 import type { SignResult } from './sign.js';
+import { runStorm, type StormFigures, type StormKind } from './storm.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options
 
-const ALL = ['baseline', 'baseline-loop', 'refresh', 'refresh-nometrics', 'login', 'forged', 'me', 'redis', 'oidc', 'sign', 'baseline-end'] as const;
+const ALL = [
+  'baseline',
+  'baseline-loop',
+  'refresh',
+  'refresh-nometrics',
+  'login',
+  'forged',
+  'me',
+  'redis',
+  'oidc',
+  'sign',
+  'storm-signup',
+  'storm-signup-1src',
+  'storm-login',
+  'storm-login-1',
+  'baseline-end',
+] as const;
 type Scenario = (typeof ALL)[number];
 
 const TITLES: Record<Scenario, string> = {
@@ -33,6 +51,10 @@ const TITLES: Record<Scenario, string> = {
   redis: 'refresh, Redis',
   oidc: 'oidc-provider 9 refresh',
   sign: 'EdDSA sign micro-bench',
+  'storm-signup': 'login during a sign-up storm (existing address, spread sources)',
+  'storm-signup-1src': 'login during a sign-up storm (one source)',
+  'storm-login': 'login during a wrong-password storm (40 accounts, spread sources)',
+  'storm-login-1': 'login during a wrong-password storm (the user’s account, one source)',
   'baseline-end': 'bare Fastify POST, again at the end',
 };
 
@@ -44,6 +66,8 @@ function parseArgs(argv: string[]) {
     profile: false,
     out: null as string | null,
     serverRoot: null as string | null,
+    compareRoot: null as string | null,
+    attackers: 400,
     scenarios: [] as Scenario[],
   };
   for (const a of argv) {
@@ -62,8 +86,10 @@ function parseArgs(argv: string[]) {
     else if (k === '--profile') opts.profile = true;
     else if (k === '--out') opts.out = v ?? null;
     else if (k === '--server-root') opts.serverRoot = v ? resolve(v) : null;
+    else if (k === '--compare-root') opts.compareRoot = v ? resolve(v) : null;
+    else if (k === '--attackers') opts.attackers = Math.floor(num());
     else if (k === '--help' || k === '-h') {
-      console.log(`usage: npm run bench -- [${ALL.join('|')} ...] [--duration=10] [--warmup=2] [--connections=50] [--profile] [--out=FILE] [--server-root=DIR]`);
+      console.log(`usage: npm run bench -- [${ALL.join('|')} ...] [--duration=10] [--warmup=2] [--connections=50] [--profile] [--out=FILE] [--server-root=DIR] [--compare-root=DIR] [--attackers=400]`);
       process.exit(0);
     } else if ((ALL as readonly string[]).includes(k)) opts.scenarios.push(k as Scenario);
     else throw new Error(`unknown argument ${a} (scenarios: ${ALL.join(', ')})`);
@@ -114,6 +140,8 @@ interface ScenarioResult {
   checks: string[];
   profile?: ProfileSummary;
   sign?: SignResult[];
+  /** Storm scenarios: this checkout's figures, and the --compare-root checkout's of the same run. */
+  storm?: { current: StormFigures; compared: StormFigures | null };
 }
 
 const results: ScenarioResult[] = [];
@@ -472,6 +500,26 @@ async function sign(res: ScenarioResult): Promise<void> {
   }
 }
 
+/** A storm against the --compare-root checkout first (when given), then against this one. */
+function storm(kind: StormKind) {
+  return async (res: ScenarioResult): Promise<void> => {
+    res.generator = 'closed loop (undici)';
+    const run = (root: string | null) => runStorm(kind, { serverRoot: root, attackers: opts.attackers, durationMs: timing.durationSec * 1000 });
+    const compared = opts.compareRoot ? await run(opts.compareRoot) : null;
+    const current = await run(opts.serverRoot);
+    res.storm = { current, compared };
+    res.p50 = current.legit.p50;
+    res.p99 = current.legit.p99;
+    res.max = current.legit.max;
+    for (const [label, f] of [['this checkout', current], [`compared (${opts.compareRoot})`, compared]] as const) {
+      if (!f) continue;
+      res.checks.push(
+        `${label}: storm ${f.storm.waves} waves, ${f.storm.requests} requests in ${f.storm.seconds.toFixed(1)} s ${JSON.stringify(f.storm.statuses)}; legitimate logins ${f.legit.ok}/${f.legit.logins} ok ${JSON.stringify(f.legit.statuses)}`,
+      );
+    }
+  };
+}
+
 const RUNNERS: Record<Scenario, (r: ScenarioResult) => Promise<void>> = {
   baseline,
   'baseline-loop': baselineLoop,
@@ -484,6 +532,10 @@ const RUNNERS: Record<Scenario, (r: ScenarioResult) => Promise<void>> = {
   redis: redisRefresh,
   oidc,
   sign,
+  'storm-signup': storm('signup-spread'),
+  'storm-signup-1src': storm('signup-one-source'),
+  'storm-login': storm('login-spread'),
+  'storm-login-1': storm('login-one-account'),
   'baseline-end': baseline,
 };
 
@@ -530,6 +582,15 @@ function evaluateTargets(): Target[] {
       ? { target: 'refresh with metrics ≥ 0.95× without', value: `${(on.rps! / off.rps!).toFixed(3)}× (CPU/req ${fmt(on.serverCpuUsPerReq ?? undefined, 1)} vs ${fmt(off.serverCpuUsPerReq ?? undefined, 1)} µs)`, met: on.rps! / off.rps! >= 0.95 }
       : { target: 'refresh with metrics ≥ 0.95× without', value: 'not measured', met: null },
   );
+  // Issue 12 item 3: a legitimate login stays fast and the event loop free during each storm.
+  for (const r of results.filter((x) => x.storm && x.status === 'ok')) {
+    const f = r.storm!.current;
+    const was = r.storm!.compared;
+    const before = was ? ` (compared checkout: ${fmt(was.legit.p99)} ms, ${was.legit.ok}/${was.legit.logins} ok)` : '';
+    out.push({ target: `${r.name}: legitimate login p99 ≤ 1 s, all ok`, value: `${fmt(f.legit.p99)} ms, ${f.legit.ok}/${f.legit.logins} ok${before}`, met: f.legit.p99 <= 1000 && f.legit.ok === f.legit.logins });
+    const eldBefore = was ? ` (compared checkout: ${fmt(was.eventLoopDelayMs.p99, 1)} ms)` : '';
+    out.push({ target: `${r.name}: server event-loop delay p99 ≤ 20 ms`, value: `${fmt(f.eventLoopDelayMs.p99, 1)} ms, max ${fmt(f.eventLoopDelayMs.max, 1)}${eldBefore}`, met: f.eventLoopDelayMs.p99 <= 20 });
+  }
   // For reference, not a target of the issues: embedded refresh against the peer.
   const emb = get('refresh');
   if (emb && peer) out.push({ target: '(info) embedded refresh vs oidc-provider', value: `${(emb.rps! / peer.rps!).toFixed(2)}×`, met: null });
@@ -543,7 +604,7 @@ function printTable(targets: Target[]): void {
   const loopBase = ok('baseline-loop')?.rps;
   const rows = [['scenario', 'generator', 'req/s', 'p50 ms', 'p99 ms', '× baseline', '× loop base', 'srv CPU µs/req', 'CPU-cost ×', 'srv cores', 'errors']];
   for (const r of results) {
-    if (r.name === 'sign') continue;
+    if (r.name === 'sign' || r.storm) continue;
     if (r.status !== 'ok') {
       rows.push([r.title, r.status, '-', '-', '-', '-', '-', '-', '-', '-', r.message ?? '']);
       continue;
@@ -576,6 +637,36 @@ function printTable(targets: Target[]): void {
   if (signRes) {
     console.log('\nEdDSA access-token signing / verification (one process, ~1 s each):');
     for (const s of signRes) console.log(`  ${s.name.padEnd(40)} ${fmt(s.opsPerSec).padStart(8)} ops/s  ${fmt(s.opsPerCpuSec).padStart(8)} ops/CPU-s  ${s.note}`);
+  }
+  const storms = results.filter((r) => r.storm && r.status === 'ok');
+  if (storms.length) {
+    console.log(`\nStorms (waves of ${opts.attackers} requests at once for ${timing.durationSec} s; one legitimate user logging in back to back meanwhile):`);
+    const srows = [['scenario', 'checkout', 'waves', 'storm req', 'storm s', 'storm statuses', 'legit ok', 'legit p50 ms', 'legit p99 ms', 'legit max ms', 'ELD p99 ms', 'ELD max ms', 'srv cores']];
+    for (const r of storms) {
+      for (const f of [r.storm!.compared, r.storm!.current]) {
+        if (!f) continue;
+        srows.push([
+          r.name,
+          f === r.storm!.current ? 'this' : 'compared',
+          String(f.storm.waves),
+          String(f.storm.requests),
+          f.storm.seconds.toFixed(1),
+          JSON.stringify(f.storm.statuses),
+          `${f.legit.ok}/${f.legit.logins}`,
+          fmt(f.legit.p50),
+          fmt(f.legit.p99),
+          fmt(f.legit.max),
+          fmt(f.eventLoopDelayMs.p99, 1),
+          fmt(f.eventLoopDelayMs.max, 1),
+          f.serverCpuCores == null ? '-' : f.serverCpuCores.toFixed(2),
+        ]);
+      }
+    }
+    const sw = srows[0]!.map((_, i) => Math.max(...srows.map((row) => (row[i] ?? '').length)));
+    for (const [i, row] of srows.entries()) {
+      console.log(row.map((c, j) => c.padEnd(sw[j]!)).join('  ').trimEnd());
+      if (i === 0) console.log(sw.map((w) => '-'.repeat(w)).join('  '));
+    }
   }
   console.log('\ntargets:');
   for (const t of targets) console.log(`  ${t.met === null ? '  - ' : t.met ? ' MET' : ' NOT'}  ${t.target}: ${t.value}`);
@@ -631,7 +722,15 @@ const report = {
     loadavgAtStart: loadStart.map((x) => Math.round(x * 100) / 100),
     loadavgAtEnd: loadavg().map((x) => Math.round(x * 100) / 100),
   },
-  settings: { connections: C, warmupSec: timing.warmupSec, durationSec: timing.durationSec, profile: opts.profile, serverRoot: opts.serverRoot },
+  settings: {
+    connections: C,
+    warmupSec: timing.warmupSec,
+    durationSec: timing.durationSec,
+    profile: opts.profile,
+    serverRoot: opts.serverRoot,
+    compareRoot: opts.compareRoot,
+    attackers: opts.attackers,
+  },
   baselineRps: baselineOf('rps'),
   baselineServerCpuUsPerReq: baselineOf('serverCpuUsPerReq'),
   scenarios: results.map((r) => {

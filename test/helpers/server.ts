@@ -29,6 +29,12 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/**
+ * Every test server signs up far more accounts from 127.0.0.1 than a real source would in one
+ * window (LATCHKEY_SIGNUP_IP_LIMIT, default 20 per 600 s); tests of the sign-up limits set their own.
+ */
+export const TEST_SIGNUP_LIMITS = { LATCHKEY_SIGNUP_IP_LIMIT: '1000000', LATCHKEY_SIGNUP_LIMIT: '1000000' };
+
 export function tempDataDir(): string {
   return mkdtempSync(join(tmpdir(), 'latchkey-test-'));
 }
@@ -36,7 +42,7 @@ export function tempDataDir(): string {
 export async function startServer(env: Record<string, string> = {}, opts: { now?: () => number; plugins?: AppPlugin[] } = {}): Promise<TestServer> {
   const dataDir = env.LATCHKEY_DATA_DIR ?? tempDataDir();
   const port = env.PORT ? Number(env.PORT) : await freePort();
-  const config = loadConfig({ PORT: String(port), LATCHKEY_DATA_DIR: dataDir, LATCHKEY_LOG_LEVEL: 'info', ...env });
+  const config = loadConfig({ PORT: String(port), LATCHKEY_DATA_DIR: dataDir, LATCHKEY_LOG_LEVEL: 'info', ...TEST_SIGNUP_LIMITS, ...env });
   const logs: LogLine[] = [];
   let raw = '';
   const sink = new Writable({
@@ -80,7 +86,7 @@ export async function spawnServer(env: Record<string, string>, port?: number): P
   const proc = spawn(process.execPath, ['packages/server/dist/cli.js', 'start'], {
     cwd: join(import.meta.dirname, '..', '..'),
     // Any free port for the management listener: several servers run side by side in tests.
-    env: { ...process.env, PORT: String(p), HOST: '127.0.0.1', LATCHKEY_LOG_LEVEL: 'info', LATCHKEY_ADMIN_PORT: '0', ...env },
+    env: { ...process.env, PORT: String(p), HOST: '127.0.0.1', LATCHKEY_LOG_LEVEL: 'info', LATCHKEY_ADMIN_PORT: '0', ...TEST_SIGNUP_LIMITS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

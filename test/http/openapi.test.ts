@@ -341,6 +341,31 @@ describe('coverage: every documented answer, from a real server', () => {
     await drive(B, 'POST', '/auth/signup', 415, { ...XML, reason: 'content_type_unsupported' });
   });
 
+  it('POST /auth/signup and /auth/login: the sign-up limit (429) and a full hashing queue (503 busy)', async () => {
+    // Three sign-ups from 127.0.0.1 pass: the account below and the two that fill the queue.
+    const local = await startServer({ LATCHKEY_SIGNUP_IP_LIMIT: '3', LATCHKEY_HASH_CONCURRENCY: '1', LATCHKEY_HASH_QUEUE: '1' });
+    try {
+      const u = await signup(local.url);
+      // One hash runs and one waits: the queue (depth 1) is full until they are done.
+      const fill = (path: string, email: string) => Promise.all(Array.from({ length: 2 }, () => call(local.url, 'POST', path, { json: { email, password: 'wrong password' } })));
+      const busy = async (path: string, email: string) => {
+        const filling = fill(path, email);
+        const deadline = Date.now() + 10_000;
+        while (local.latchkey.ctx.hasher.stats().waiting < 1) {
+          assert.ok(Date.now() < deadline, `${path}: the queue never filled`);
+          await new Promise((r) => setTimeout(r, 1));
+        }
+        await drive(local.url, 'POST', path, 503, { json: { email, password }, reason: 'busy' });
+        await filling;
+      };
+      await busy('/auth/login', u.email);
+      await busy('/auth/signup', u.email);
+      await drive(local.url, 'POST', '/auth/signup', 429, { json: { email: uniqueEmail(), password }, reason: 'rate_limited' });
+    } finally {
+      await local.close();
+    }
+  });
+
   it('POST /auth/login', async () => {
     const u = await signup(B);
     await drive(B, 'POST', '/auth/login', 200, { json: { email: u.email, password } });

@@ -63,6 +63,8 @@ export const REASONS = [
   'content_type_unsupported',
   'headers_too_large',
   'request_timeout',
+  /** The server's password-hashing queue is full (a sign-up or login storm): retry after Retry-After. */
+  'busy',
   /** A backing store (or, for verifiers, the issuer's JWKS or the revocation feed) is unreachable: retry. */
   'unavailable',
   'internal_error',

@@ -2,6 +2,7 @@
 // message naming the variable and the expected form (a half-configured auth server is worse than none).
 import { isIP } from 'node:net';
 import { parseSecretsKey } from './secrets/key-encryption-key.js';
+import { availableParallelism } from 'node:os';
 
 export type SigningAlg = 'EdDSA' | 'ES256' | 'RS256';
 
@@ -37,6 +38,15 @@ export interface Config {
   /** Failed logins per client IP per window before 429. */
   loginIpLimit: number;
   loginWindowSec: number;
+  /** Successful logins per account per login window before 429 (issue 12 item 1). */
+  loginSuccessLimit: number;
+  /** Sign-ups per client source (IPv4 address, IPv6 /64) per sign-up window, and over all sources (issue 12 item 3). */
+  signupIpLimit: number;
+  signupLimit: number;
+  signupWindowSec: number;
+  /** Password hashes running at once, and how many may wait beyond them before 503 busy (issue 12 item 3). */
+  hashConcurrency: number;
+  hashQueueDepth: number;
   /**
    * Seconds a client gets to send a whole request (headers and body); a slow client (slowloris)
    * is cut off after it instead of holding a connection and its memory.
@@ -308,6 +318,14 @@ export function loadConfig(env: Env = process.env): Config {
     loginAccountLimit: int(env, 'LATCHKEY_LOGIN_ACCOUNT_LIMIT', 10, 1, 1_000_000),
     loginIpLimit: int(env, 'LATCHKEY_LOGIN_IP_LIMIT', 100, 1, 1_000_000),
     loginWindowSec: int(env, 'LATCHKEY_LOGIN_WINDOW', 900, 1, DAY),
+    loginSuccessLimit: int(env, 'LATCHKEY_LOGIN_SUCCESS_LIMIT', 60, 1, 1_000_000),
+    signupIpLimit: int(env, 'LATCHKEY_SIGNUP_IP_LIMIT', 20, 1, 1_000_000),
+    signupLimit: int(env, 'LATCHKEY_SIGNUP_LIMIT', 600, 1, 1_000_000),
+    signupWindowSec: int(env, 'LATCHKEY_SIGNUP_WINDOW', 600, 1, DAY),
+    // argon2id runs on libuv's pool (4 threads unless UV_THREADPOOL_SIZE says otherwise); more
+    // hashes at once than cores only makes each slower. Storm-prone work gets one fewer (passwords.ts).
+    hashConcurrency: int(env, 'LATCHKEY_HASH_CONCURRENCY', Math.min(4, availableParallelism()), 1, 64),
+    hashQueueDepth: int(env, 'LATCHKEY_HASH_QUEUE', 64, 1, 100_000),
     requestTimeoutSec: int(env, 'LATCHKEY_REQUEST_TIMEOUT', 30, 1, 600),
     // Loopback by default: metrics and the admin API are for operators, not the internet.
     adminHost: (env.LATCHKEY_ADMIN_HOST ?? '').trim() || '127.0.0.1',

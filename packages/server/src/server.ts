@@ -6,8 +6,9 @@ import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
 import { accessTokenHorizonMs, keyTimings, type AuthContext } from './auth/context.js';
 import type { SecurityEventSink } from './auth/events.js';
-import { hashPassword } from './auth/passwords.js';
 import { passwordPolicy } from './auth/common-passwords.js';
+import { BUSY_RETRY_AFTER_SEC, hashPassword, passwordHasher } from './auth/passwords.js';
+import { Errors } from './domain/errors.js';
 import { buildApp, type AppPlugin } from './http/app.js';
 import { KeyRing } from './keys/key-ring.js';
 import { demoPlugins } from './demo.js';
@@ -75,6 +76,7 @@ export async function createLatchkey(config: Config, opts: StartOptions = {}): P
     metrics,
     now,
     dummyHash: await hashPassword(randomBytes(24).toString('base64url')),
+    hasher: passwordHasher({ concurrency: config.hashConcurrency, depth: config.hashQueueDepth, busy: () => Errors.busy(BUSY_RETRY_AFTER_SEC) }),
     verifiedTokens: new VerifiedTokenCache(10_000),
     // Wall-clock time, not `now`: retries are scheduled on real timers (a test's clock stands still).
     mailer: createMailer(config, logger),

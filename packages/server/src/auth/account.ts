@@ -11,6 +11,7 @@ import { VERIFY_LINK_TTL_MS } from './email-verification.js';
 import { loginThrottle } from './login-throttle.js';
 import { applyNewPassword, assertAcceptablePassword } from './password-reset.js';
 import { hashPassword, verifyPassword } from './passwords.js';
+import { queuedHashing } from './credentials.js';
 import { endAllSessions } from './sessions.js';
 
 /** 403, not 401: the access token is fine (a 401 would make clients renew it), the password is not. */
@@ -23,7 +24,8 @@ async function withPassword(ctx: AuthContext, userId: string, password: string, 
   const throttle = loginThrottle(ctx, user.email, ip);
   try {
     await throttle.check();
-    if (!(await verifyPassword(user.passwordHash, password))) {
+    // A signed-in caller: the trusted lane of the hashing queue (issue 12).
+    if (!(await queuedHashing(ctx, 'trusted', () => verifyPassword(user.passwordHash, password)))) {
       await throttle.failed();
       ctx.events({ event, userId, ip, reason: 'wrong_password' });
       throw wrongPassword();
@@ -39,7 +41,7 @@ async function withPassword(ctx: AuthContext, userId: string, password: string, 
 export async function changePassword(ctx: AuthContext, userId: string, sid: string, input: { current_password: string; new_password: string }, ip: string | undefined): Promise<void> {
   const user = await withPassword(ctx, userId, input.current_password, ip, 'password.change_failed');
   assertAcceptablePassword(input.new_password, user.email);
-  await applyNewPassword(ctx, user, await hashPassword(input.new_password), sid, 'password_changed');
+  await applyNewPassword(ctx, user, await queuedHashing(ctx, 'trusted', () => hashPassword(input.new_password)), sid, 'password_changed');
   ctx.events({ event: 'password.changed', userId, sessionId: sid, ip });
 }
 

@@ -6,6 +6,7 @@ import type { SessionPolicy } from '../domain/session.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { SecurityEventSink } from './events.js';
 import type { Mailer } from '../mail/mailer.js';
+import type { PasswordHasher } from './passwords.js';
 
 /** Everything a use case needs; built once by the process entry (or a test). */
 export interface AuthContext {
@@ -19,6 +20,8 @@ export interface AuthContext {
   now: () => number;
   /** argon2id hash of a random password: unknown users are verified against it for equal timing. */
   dummyHash: string;
+  /** The bounded password-hashing queue every argon2id hash and verification goes through. */
+  hasher: PasswordHasher;
   /** Access tokens whose signature was already checked, by exact token string. */
   verifiedTokens: VerifiedTokenCache;
   /** Account mail: queued, never awaited by a request (mail/queue.ts). */

@@ -3,23 +3,44 @@ import { newUserId } from '../domain/ids.js';
 import type { UserRecord } from '../store/types.js';
 import type { AuthContext } from './context.js';
 import type { TokenResponse } from './issue-tokens.js';
-import { hashPassword, needsRehash, verifyPassword } from './passwords.js';
+import { hashPassword, needsRehash, verifyPassword, type HashLane, type HashTicket } from './passwords.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { startSession, type ClientInfo } from './start-session.js';
-import { loginThrottle } from './login-throttle.js';
+import { loginThrottle, markKnownSource } from './login-throttle.js';
+import { checkSignupRate } from './signup-throttle.js';
 import { endSessionsOfDisabled } from './admin.js';
 import { checkEmailAddress, emailLookupKey } from '../domain/email-address.js';
 import { checkNewPassword } from '../domain/password-policy.js';
 import { passwordPolicy } from './common-passwords.js';
 import { sendVerificationLink } from './email-verification.js';
 
-/** Counts a hash or verification in flight for latchkey_password_hash_in_flight. */
-async function hashing<T>(metrics: Metrics, work: () => Promise<T>): Promise<T> {
-  const done = metrics.passwordHashStarted();
+/** Runs a hash or verification in its place in the bounded queue, counted for latchkey_password_hash_in_flight. */
+function hashing<T>(metrics: Metrics, ticket: HashTicket, work: () => Promise<T>): Promise<T> {
+  return ticket.run(async () => {
+    const done = metrics.passwordHashStarted();
+    try {
+      return await work();
+    } finally {
+      done();
+    }
+  });
+}
+
+/** One hash or verification through the bounded queue, in `lane` (503 busy beyond its share). */
+export async function queuedHashing<T>(ctx: Pick<AuthContext, 'hasher' | 'metrics'>, lane: HashLane, work: () => Promise<T>): Promise<T> {
+  const ticket = ctx.hasher.admit(lane);
   try {
-    return await work();
+    return await hashing(ctx.metrics, ticket, work);
   } finally {
-    done();
+    ticket.release();
+  }
+}
+
+function admitOrNull(ctx: AuthContext, lane: HashLane): HashTicket | null {
+  try {
+    return ctx.hasher.admit(lane);
+  } catch {
+    return null;
   }
 }
 
@@ -55,7 +76,18 @@ export async function signup(
   client: ClientInfo,
 ): Promise<{ user: PublicUser } & Partial<TokenResponse>> {
   const email = acceptableCredentials(input.email, input.password);
-  const user: UserRecord = { id: newUserId(), email, passwordHash: await hashing(ctx.metrics, () => hashPassword(input.password)), createdAt: ctx.now() };
+  // The place in the hashing queue first (no store call is spent on an attempt that cannot be
+  // served), then the sign-up limits, then the hash: before the uniqueness check, so a taken
+  // address costs the same time as a new one (ASVS 5.0 V6.3.8).
+  const ticket = ctx.hasher.admit('signup');
+  let passwordHash: string;
+  try {
+    await checkSignupRate(ctx, client.ip);
+    passwordHash = await hashing(ctx.metrics, ticket, () => hashPassword(input.password));
+  } finally {
+    ticket.release();
+  }
+  const user: UserRecord = { id: newUserId(), email, passwordHash, createdAt: ctx.now() };
   try {
     await ctx.stores.users.createUser(user);
   } catch (e) {
@@ -69,6 +101,7 @@ export async function signup(
   }
   ctx.events({ event: 'signup.succeeded', userId: user.id, clientId: client.clientId });
   ctx.metrics.signup('ok');
+  await markKnownSource(ctx, email, client.ip);
   // A link that could not be issued (store hiccup) must not fail a sign-up that already
   // happened: the user asks for another with POST /auth/email/verify/resend.
   await sendVerificationLink(ctx, user).catch(() => ctx.events({ event: 'email.verify_failed', userId: user.id, reason: 'link_not_issued' }));
@@ -81,12 +114,16 @@ export async function login(ctx: AuthContext, input: { email: string; password: 
   const email = normaliseEmail(input.email);
   const throttle = loginThrottle(ctx, email, client.ip);
   let user: UserRecord | null;
+  // A source the account logged in from before waits in the trusted lane of the hashing queue:
+  // a storm of strangers' attempts cannot keep its owner out (issue 12 item 3).
+  let ticket: HashTicket | null = null;
   try {
+    ticket = ctx.hasher.admit((await throttle.known()) ? 'trusted' : 'login');
     await throttle.check();
     user = await ctx.stores.users.findUserByEmail(email);
     // ASVS 5.0 V6.3.8 (no enumeration): an unknown user costs the same argon2 verification.
     const stored = user?.passwordHash ?? ctx.dummyHash;
-    const ok = (await hashing(ctx.metrics, () => verifyPassword(stored, input.password))) && user !== null;
+    const ok = (await hashing(ctx.metrics, ticket, () => verifyPassword(stored, input.password))) && user !== null;
     if (!ok || !user) {
       await throttle.failed();
       ctx.events({ event: 'login.failed', userId: user?.id, clientId: client.clientId, ip: client.ip });
@@ -101,10 +138,17 @@ export async function login(ctx: AuthContext, input: { email: string; password: 
   } finally {
     // A store failure half-way must not leave this attempt counted as in flight; if the give-back
     // fails too (store down), the count lapses with its short window (IN_FLIGHT_WINDOW_MS).
+    ticket?.release();
     await throttle.release().catch(() => {});
   }
-  if (needsRehash(user.passwordHash)) {
-    await ctx.stores.users.updatePasswordHash(user.id, user.passwordHash, await hashing(ctx.metrics, () => hashPassword(input.password)));
+  // The upgrade can wait for a calmer moment: with the queue full, the next login does it.
+  const rehash = needsRehash(user.passwordHash) ? admitOrNull(ctx, 'trusted') : null;
+  if (rehash) {
+    try {
+      await ctx.stores.users.updatePasswordHash(user.id, user.passwordHash, await hashing(ctx.metrics, rehash, () => hashPassword(input.password)));
+    } finally {
+      rehash.release();
+    }
   }
   if (ctx.config.requireVerifiedEmail && !user.emailVerifiedAt) {
     ctx.events({ event: 'login.unverified_email', userId: user.id, clientId: client.clientId, ip: client.ip });

@@ -4,6 +4,7 @@ export type SecurityEventName =
   | 'login.succeeded'
   | 'login.failed'
   | 'login.throttled'
+  | 'signup.throttled'
   | 'session.created'
   | 'session.rotated'
   | 'session.grace_replay'

@@ -13,6 +13,7 @@ import { passwordPolicy } from './common-passwords.js';
 import type { AuthContext } from './context.js';
 import { sourceOf } from './login-throttle.js';
 import { hashPassword } from './passwords.js';
+import { queuedHashing } from './credentials.js';
 import { endAllSessions } from './sessions.js';
 
 export const RESET_LINK_TTL_MS = 30 * 60_000;
@@ -103,7 +104,7 @@ export async function resetPassword(ctx: AuthContext, token: string, password: s
   const pending = await ctx.stores.accountTokens.peekAccountToken(hash, ['reset_password'], ctx.now());
   if (!pending) throw refuse();
   assertAcceptablePassword(password, pending.email);
-  const newHash = await hashPassword(password);
+  const newHash = await queuedHashing(ctx, 'login', () => hashPassword(password));
   const record = await ctx.stores.accountTokens.consumeAccountToken(hash, ['reset_password'], ctx.now());
   const user = record ? await ctx.stores.users.findUserById(record.userId) : null;
   // The account must still have the address the link went to, and must not be disabled.

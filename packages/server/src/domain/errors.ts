@@ -65,7 +65,10 @@ export const Errors = {
   invalidToken: () => new AuthError('invalid_token', 'access_token_invalid', DESCRIPTIONS.accessTokenInvalid),
   sessionRevoked: () => new AuthError('invalid_token', 'session_revoked', DESCRIPTIONS.sessionRevoked),
   notFound: () => new AuthError('not_found', 'not_found', 'not found'),
-  rateLimited: (retryAfterSec: number) => new AuthError('rate_limited', 'rate_limited', 'too many failed attempts; retry later', { retryAfterSec }),
+  rateLimited: (retryAfterSec: number, description = 'too many failed attempts; retry later') =>
+    new AuthError('rate_limited', 'rate_limited', description, { retryAfterSec }),
+  // Issue 12 item 3: the password-hashing queue is full; a bounded queue answers instead of growing.
+  busy: (retryAfterSec: number) => new AuthError('temporarily_unavailable', 'busy', 'the server is busy; retry shortly', { retryAfterSec }),
   unavailable: () => new AuthError('temporarily_unavailable', 'unavailable', DESCRIPTIONS.unavailable),
   invalidRequest: (why: string) => new AuthError('invalid_request', 'request_invalid', why),
   /** A refused address or password: the reason and description name the rule (fixed texts, never the input). */

@@ -289,6 +289,17 @@ const bodyRefusals = {
 };
 const internal = { 500: refusal('An internal error (logged); never the answer to bad input.', [['server_error', 'internal_error']]) };
 const storeDown = { 503: refusal('A backing store is unreachable: retry after Retry-After.', [['temporarily_unavailable', 'unavailable']], RETRY_AFTER) };
+/** Sign-up and login also answer 503 when the password-hashing queue is full (issue 12 item 3). */
+const storeDownOrBusy = {
+  503: refusal(
+    'A backing store is unreachable (unavailable), or the password-hashing queue is full (busy): retry after Retry-After.',
+    [
+      ['temporarily_unavailable', 'unavailable'],
+      ['temporarily_unavailable', 'busy'],
+    ],
+    RETRY_AFTER,
+  ),
+};
 const bearerRefused = {
   401: refusal(
     'No access token (access_token_missing), an invalid or expired one (access_token_invalid), or one whose session has ended (session_revoked).',
@@ -331,8 +342,9 @@ export const signupResponses = {
   403: refusal(`The address belongs to an account an operator has disabled (account_disabled), or ${FOREIGN_ORIGIN}.`, [['access_denied', 'account_disabled'], ORIGIN_REFUSED]),
   409: refusal('An account with this email already exists, whatever its case.', [['email_taken', 'email_taken']]),
   ...bodyRefusals,
+  429: refusal('Too many sign-ups from this source (LATCHKEY_SIGNUP_IP_LIMIT) or in all (LATCHKEY_SIGNUP_LIMIT).', [['rate_limited', 'rate_limited']], RETRY_AFTER),
   ...internal,
-  ...storeDown,
+  ...storeDownOrBusy,
 } as const;
 
 export const loginResponses = {
@@ -344,9 +356,13 @@ export const loginResponses = {
     [['access_denied', 'account_disabled'], ['access_denied', 'email_unverified'], ORIGIN_REFUSED],
   ),
   ...bodyRefusals,
-  429: refusal('Too many failed attempts for this account or from this source.', [['rate_limited', 'rate_limited']], RETRY_AFTER),
+  429: refusal(
+    'Too many failed attempts for this account or from this source, or too many successful logins to this account (LATCHKEY_LOGIN_SUCCESS_LIMIT).',
+    [['rate_limited', 'rate_limited']],
+    RETRY_AFTER,
+  ),
   ...internal,
-  ...storeDown,
+  ...storeDownOrBusy,
 } as const;
 
 export const tokenResponses = {

@@ -8,7 +8,7 @@ import { CounterFamily, HistogramFamily } from './series.js';
 
 export type RefreshOutcome = 'rotate' | 'grace' | 'reuse' | 'expired' | 'forged' | 'wrong_client' | 'ended' | 'future';
 export type LoginOutcome = 'ok' | 'failed' | 'throttled';
-export type SignupOutcome = 'ok' | 'taken';
+export type SignupOutcome = 'ok' | 'taken' | 'throttled';
 
 export interface Metrics {
   readonly enabled: boolean;

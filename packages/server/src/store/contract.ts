@@ -473,6 +473,19 @@ export function rateLimitStoreContract(subject: () => RateLimitStore): void {
       await rateLimits.undo(key, now);
       assert.equal((await rateLimits.hit(key, 60_000, now)).count, 1, 'a new window starts at 1, not below');
     });
+
+    // Issue 12 item 4: the embedded store used to evict its oldest key when full, so fresh keys
+    // (one per attacker source) flushed a victim's counter. No adapter may trade a live counter for room.
+    it('a flood of fresh keys leaves every live counter as it was', async () => {
+      const tag = randomBytes(6).toString('hex');
+      const now = Date.now();
+      for (let i = 0; i < 3; i++) await rateLimits.hit(`t:${tag}:victim`, 60_000, now);
+      for (let batch = 0; batch < 20; batch++) {
+        await Promise.all(Array.from({ length: 100 }, (_, i) => rateLimits.hit(`t:${tag}:flood:${batch * 100 + i}`, 60_000, now)));
+      }
+      assert.equal((await rateLimits.peek(`t:${tag}:victim`, now))?.count, 3);
+      assert.equal((await rateLimits.hit(`t:${tag}:victim`, 60_000, now)).count, 4);
+    });
   });
 }
 
