@@ -27,6 +27,19 @@ function decode(payload: string): Revocation | null {
   }
 }
 
+/** One statement, hence one transaction on its own: the row and the notification commit together. */
+export const REVOCATION_UPSERT = `WITH up AS (
+   INSERT INTO revocations (session_id, until, reuse) VALUES ($1, $2, $3)
+   ON CONFLICT (session_id) DO UPDATE
+     SET until = greatest(revocations.until, excluded.until), reuse = revocations.reuse OR excluded.reuse
+ )
+ SELECT pg_notify($4, $5)`;
+
+export function revocationParams(r: Revocation): unknown[] {
+  const payload = JSON.stringify({ s: r.sessionId, u: r.until, ...(r.reuse ? { r: true } : {}) });
+  return [r.sessionId, r.until, r.reuse === true, CHANNEL, payload];
+}
+
 export function postgresRevocationFeed(pool: pg.Pool, listenConfig: pg.ClientConfig): PostgresRevocationFeed {
   const loadActive = async (now: number): Promise<Revocation[]> => {
     const { rows } = await query<{ session_id: string; until: string; reuse: boolean }>(
@@ -38,18 +51,7 @@ export function postgresRevocationFeed(pool: pg.Pool, listenConfig: pg.ClientCon
   };
   return {
     async add(r) {
-      const payload = JSON.stringify({ s: r.sessionId, u: r.until, ...(r.reuse ? { r: true } : {}) });
-      // One statement, hence one transaction: the row and the notification commit together.
-      await query(
-        pool,
-        `WITH up AS (
-           INSERT INTO revocations (session_id, until, reuse) VALUES ($1, $2, $3)
-           ON CONFLICT (session_id) DO UPDATE
-             SET until = greatest(revocations.until, excluded.until), reuse = revocations.reuse OR excluded.reuse
-         )
-         SELECT pg_notify($4, $5)`,
-        [r.sessionId, r.until, r.reuse === true, CHANNEL, payload],
-      );
+      await query(pool, REVOCATION_UPSERT, revocationParams(r));
     },
     loadActive,
     ...feedSubscriptions((onMessage, onReady) => listen(listenConfig, (p) => onMessage(p ?? ''), onReady), decode, loadActive, Date.now),

@@ -18,8 +18,8 @@ export function openSqliteStores(dataDir: string): SqliteStores {
   ensureDataDir(dataDir);
   const main = openSqlite(join(dataDir, 'latchkey.db'), MAIN_SCHEMA, MAIN_COLUMNS, MAIN_AFTER_COLUMNS);
   const secrets = openSqlite(join(dataDir, 'secrets.db'), SECRETS_SCHEMA);
-  const sessions = sqliteSessionStore(main);
   const revocations = sqliteRevocationFeed(main);
+  const sessions = sqliteSessionStore(main, revocations);
   return {
     users: sqliteUserStore(main),
     sessions,
