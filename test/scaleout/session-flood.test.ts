@@ -116,7 +116,7 @@ async function stopAll(servers: ChildServer[]): Promise<void> {
 describe(`${N} sessions of one user`, () => {
   it('embedded SQLite: listing every page and ending the others never stalls /healthz', async (t) => {
     const dir = tempDataDir();
-    const srv = await spawnServer({ LATCHKEY_DATA_DIR: dir, LATCHKEY_LOG_LEVEL: 'warn' });
+    const srv = await spawnServer({ LATCHKEY_DATA_DIR: dir });
     try {
       const f = await flood(srv.url, srv.url, async (userId) => {
         const stores = openSqliteStores(dir);
@@ -138,7 +138,7 @@ describe(`${N} sessions of one user`, () => {
     const redis = await startRedis();
     const db = await createTestDatabase();
     const admin = new Redis(redis.url);
-    const env = { LATCHKEY_REDIS_URL: redis.url, LATCHKEY_DATABASE_URL: db.url, LATCHKEY_ISSUER: 'http://latchkey.test', LATCHKEY_LOG_LEVEL: 'warn' };
+    const env = { LATCHKEY_REDIS_URL: redis.url, LATCHKEY_DATABASE_URL: db.url, LATCHKEY_ISSUER: 'http://latchkey.test' };
     const servers = [await spawnServer(env), await spawnServer(env)];
     try {
       const f = await flood(servers[0]!.url, servers[1]!.url, async (userId) => {
@@ -168,7 +168,7 @@ describe(`${N} sessions of one user`, () => {
   it('PostgreSQL only: the same, each statement bounded', async (t) => {
     await ensurePostgres();
     const db = await createTestDatabase();
-    const env = { LATCHKEY_DATABASE_URL: db.url, LATCHKEY_ISSUER: 'http://latchkey.test', LATCHKEY_LOG_LEVEL: 'warn' };
+    const env = { LATCHKEY_DATABASE_URL: db.url, LATCHKEY_ISSUER: 'http://latchkey.test' };
     const servers = [await spawnServer(env), await spawnServer(env)];
     try {
       const f = await flood(servers[0]!.url, servers[1]!.url, async (userId) => {
