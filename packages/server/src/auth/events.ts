@@ -8,6 +8,8 @@ export type SecurityEventName =
   | 'session.rotated'
   | 'session.grace_replay'
   | 'session.revoked'
+  /** Many of one user's sessions ended at once (end all, disabled account): one event per batch, with `count`. */
+  | 'sessions.revoked'
   | 'session.reuse_detected'
   | 'session.future_generation'
   | 'session.expired'
@@ -35,6 +37,8 @@ export interface SecurityEvent {
   targetUserId?: string;
   /** Admin key events: the key's public id (never the key). */
   keyId?: string;
+  /** sessions.revoked: how many in this batch. */
+  count?: number;
 }
 
 export type SecurityEventSink = (e: SecurityEvent) => void;

@@ -14,8 +14,10 @@ const FEED_CONCURRENCY = 100;
  */
 export async function revokeSessions(ctx: RevokingContext, sessionIds: string[], opts: { reuse?: boolean } = {}): Promise<void> {
   const revocations = revokedHere(ctx, sessionIds, opts);
+  const feed = ctx.stores.revocations;
+  if (revocations.length > 1 && feed.addMany) return feed.addMany(revocations);
   for (let i = 0; i < revocations.length; i += FEED_CONCURRENCY) {
-    await Promise.all(revocations.slice(i, i + FEED_CONCURRENCY).map((r) => ctx.stores.revocations.add(r)));
+    await Promise.all(revocations.slice(i, i + FEED_CONCURRENCY).map((r) => feed.add(r)));
   }
 }
 

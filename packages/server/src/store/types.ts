@@ -98,6 +98,12 @@ export interface SessionStore {
 // The revocation feed's contract is @latchkey/core's: verifiers in other processes read it too.
 export type { Revocation, RevocationFeed };
 
+/** The server's side of the feed: what it writes, with a batch form where one round trip or transaction can hold many. */
+export interface RevocationWriter extends RevocationFeed {
+  /** The same as `add` for each, as one transaction (SQL) or one pipelined round trip. */
+  addMany?(revocations: Revocation[]): Promise<void>;
+}
+
 export interface StoredSigningKey {
   kid: string;
   alg: 'EdDSA' | 'ES256' | 'RS256';
@@ -160,7 +166,7 @@ export interface HealthReport {
 export interface Stores {
   users: UserStore;
   sessions: SessionStore;
-  revocations: RevocationFeed;
+  revocations: RevocationWriter;
   keys: KeyStore;
   rateLimits: RateLimitStore;
   adminKeys: AdminKeyStore;

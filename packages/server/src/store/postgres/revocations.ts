@@ -11,6 +11,7 @@ const CHANNEL = 'latchkey_revoked';
 const HEARTBEAT_MS = 5000;
 
 export interface PostgresRevocationFeed extends RevocationFeed {
+  addMany(rs: Revocation[]): Promise<void>;
   prune(now: number): Promise<void>;
   /** Ends every subscription still open (on close, so no reconnect loop outlives the store). */
   stopAll(): void;
@@ -52,6 +53,26 @@ export function postgresRevocationFeed(pool: pg.Pool, listenConfig: pg.ClientCon
   return {
     async add(r) {
       await query(pool, REVOCATION_UPSERT, revocationParams(r));
+    },
+    async addMany(rs) {
+      // One statement (one transaction): the rows and their notifications commit together.
+      await query(
+        pool,
+        `WITH v AS (SELECT * FROM unnest($1::text[], $2::int8[], $3::bool[], $4::text[]) AS t(sid, until, reuse, payload)),
+         up AS (
+           INSERT INTO revocations (session_id, until, reuse) SELECT sid, until, reuse FROM v
+           ON CONFLICT (session_id) DO UPDATE
+             SET until = greatest(revocations.until, excluded.until), reuse = revocations.reuse OR excluded.reuse
+         )
+         SELECT count(pg_notify($5, payload)) FROM v`,
+        [
+          rs.map((r) => r.sessionId),
+          rs.map((r) => r.until),
+          rs.map((r) => r.reuse === true),
+          rs.map((r) => revocationParams(r)[4] as string),
+          CHANNEL,
+        ],
+      );
     },
     loadActive,
     ...feedSubscriptions((onMessage, onReady) => listen(listenConfig, (p) => onMessage(p ?? ''), onReady), decode, loadActive, Date.now),
