@@ -22,6 +22,9 @@ export interface FloodFigures {
   /** Redis only: SLOWLOG entries of 10 ms or more while the flood ran, scripts first. */
   slowScripts?: string[];
   store: string;
+  /** DELETE /auth/sessions?others=true's status, and how many sessions were left after it (1: the caller's). */
+  endStatus: number;
+  sessionsLeft: number;
   sessions: number;
   seedMs: number;
   healthBaselineP99Ms: number;
@@ -107,13 +110,11 @@ async function flood(n: number, a: string, b: string, seedFor: (userId: string) 
     assert.equal(listed, n + 1, 'every session listed once');
     const t1 = performance.now();
     const end = await call(a, 'DELETE', '/auth/sessions?others=true', { token: victim.access_token });
-    assert.equal(end.status, 204, end.text);
     const endOthersMs = performance.now() - t1;
     const left = await call(a, 'GET', '/auth/sessions', { token: victim.access_token });
-    assert.equal(left.body.sessions.length, 1);
     stop = true;
     await Promise.all([sampler, refresher]);
-    return { store: '', sessions: n, seedMs, healthBaselineP99Ms: pct(baseline, 99), listMs, pages, endOthersMs, healthSamples: health.length, healthP99Ms: pct(health, 99), healthMaxMs: Math.max(...health), otherRefreshes: refreshes, otherFailures: failures };
+    return { store: '', endStatus: end.status, sessionsLeft: left.body.sessions?.length ?? -1, sessions: n, seedMs, healthBaselineP99Ms: pct(baseline, 99), listMs, pages, endOthersMs, healthSamples: health.length, healthP99Ms: pct(health, 99), healthMaxMs: Math.max(...health), otherRefreshes: refreshes, otherFailures: failures };
   } finally {
     stop = true;
     await Promise.allSettled([sampler, refresher]);
