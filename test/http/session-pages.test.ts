@@ -22,7 +22,7 @@ it('pages through a user’s sessions oldest first, and refuses a bad limit or c
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const r = await call(srv.url, 'GET', `/auth/sessions?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { token: u.access_token });
+      const r: Awaited<ReturnType<typeof call>> = await call(srv.url, 'GET', `/auth/sessions?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { token: u.access_token });
       assert.equal(r.status, 200, r.text);
       assert.ok(r.body.sessions.length <= 2);
       seen.push(...r.body.sessions.map((s: { id: string }) => s.id));

@@ -21,11 +21,12 @@ import { openRedisStores } from '../../packages/server/src/store/redis/open.js';
 
 const policy = { graceMs: 0, idleMs: 86_400_000 };
 /** Follows the Redis feed the way a verifier does; calls back with each revoked session id. */
-function verifierFeed(onSid: (sid: string) => void): () => void {
+function verifierFeed(onSid: (sid: string) => void): () => Promise<void> {
   const source = redisRevocationSource({ url: redis.url });
   const stop = source.subscribe((r) => onSid(r.sessionId), () => {});
-  return () => {
+  return async () => {
     stop();
+    await source.close?.();
   };
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -163,7 +164,7 @@ describe('a session ended while Redis stalls still has its revocation published'
         assert.ok(Date.now() < deadline, `eviction live ${heard.has(oldest.id)}, durable: no`);
         await sleep(100);
       }
-      stop();
+      await stop();
     } finally {
       await stores.close();
     }
