@@ -3,7 +3,7 @@
 // The flood at 100k sessions is test/scaleout/session-flood-*.test.ts.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { call, signup } from '../helpers/http.js';
+import { call, signup, type Res } from '../helpers/http.js';
 import { startServer } from '../helpers/server.js';
 
 it('pages through a user’s sessions oldest first, and refuses a bad limit or cursor with 400 invalid_request', async () => {
@@ -22,7 +22,7 @@ it('pages through a user’s sessions oldest first, and refuses a bad limit or c
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const r: Awaited<ReturnType<typeof call>> = await call(srv.url, 'GET', `/auth/sessions?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { token: u.access_token });
+      const r: Res = await call(srv.url, 'GET', `/auth/sessions?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { token: u.access_token });
       assert.equal(r.status, 200, r.text);
       assert.ok(r.body.sessions.length <= 2);
       seen.push(...r.body.sessions.map((s: { id: string }) => s.id));
