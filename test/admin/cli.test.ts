@@ -58,8 +58,12 @@ describe('latchkey CLI against the embedded store', { timeout: 120_000 }, () => 
     const email = uniqueEmail();
     const u = await signup(server.url, email);
     const list = await cli(env, 'sessions', 'list', email, '--json');
-    const sessions = JSON.parse(list.stdout) as Array<{ id: string }>;
+    const { sessions, next_cursor } = JSON.parse(list.stdout) as { sessions: Array<{ id: string }>; next_cursor: string | null };
     assert.equal(sessions.length, 1);
+    assert.equal(next_cursor, null, 'one page, the last');
+    const bad = await cli(env, 'sessions', 'list', email, '--cursor', 'nope');
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--cursor is not one this server returned/);
     // Ids are base64url: one may start with '-', so they go after -- (as the CLI's error says).
     assert.equal((await cli(env, 'sessions', 'end', '--', email, sessions[0]!.id)).status, 0);
     const dashed = await cli(env, 'sessions', 'end', email, '-Xq3');

@@ -20,6 +20,8 @@ export interface RedisStartOptions {
   port?: number;
   /** Existing data dir. Not removed by stop(), since the caller owns it. */
   dir?: string;
+  /** More redis-server arguments, e.g. ['--enable-debug-command', 'local'] for DEBUG SLEEP. */
+  args?: string[];
 }
 
 export interface RedisProcess {
@@ -320,6 +322,7 @@ async function startServer(spec: ServerSpec): Promise<RedisProcess> {
       // Passed as an argv element; redis-server re-quotes it, so this really means `save ""`.
       '--save', '',
       ...persistence,
+      ...(opts.args ?? []),
       ...(picked.busPort === undefined
         ? []
         : [

@@ -11,6 +11,7 @@ import {
   openForSuite,
   rateLimitStoreContract,
   revocationFeedContract,
+  sessionRevocationContract,
   sessionStoreContract,
 } from '../../packages/server/src/store/contract.js';
 import { openRedisStores, type RedisStores } from '../../packages/server/src/store/redis/open.js';
@@ -35,6 +36,7 @@ describe('store contract: redis cluster', () => {
     return { stores: opened, cleanup: () => opened.close() };
   });
   sessionStoreContract(() => stores().sessions);
+  sessionRevocationContract(() => stores());
   revocationFeedContract(() => stores().revocations);
   rateLimitStoreContract(() => stores().rateLimits);
   healthContract(stores);
@@ -94,7 +96,7 @@ describe('redis cluster layout', () => {
       [...all.slice(10), extra.id],
     );
     for (const id of evicted) assert.equal(await redis.sessions.getSession(id), null);
-    assert.deepEqual((await redis.sessions.deleteUserSessions(userId)).sort(), [...all.slice(10), extra.id].sort());
+    assert.deepEqual((await redis.sessions.deleteSessions(userId, listed.map((s) => s.id))).sort(), [...all.slice(10), extra.id].sort());
   });
 
   it('holds the per-user cap under concurrent logins', async () => {

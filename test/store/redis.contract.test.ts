@@ -16,6 +16,7 @@ import {
   rateLimitStoreContract,
   revocationFeedContract,
   sampleSession,
+  sessionRevocationContract,
   sessionStoreContract,
 } from '../../packages/server/src/store/contract.js';
 import { loadConfig } from '../../packages/server/src/config.js';
@@ -63,6 +64,7 @@ describe('store contract: redis', () => {
     return { stores: opened, cleanup: () => opened.close() };
   });
   sessionStoreContract(() => stores().sessions);
+  sessionRevocationContract(() => stores());
   revocationFeedContract(() => stores().revocations);
   rateLimitStoreContract(() => stores().rateLimits);
   healthContract(stores);
@@ -198,27 +200,55 @@ return {${RECORD_NUMBERS.map((n) => n.name).join(', ')}, userOf(a), clientOf(a),
     const listed = async (u: string) => (await redis.sessions.listSessions(u, Date.now(), { graceMs: 0, idleMs: DAY })).map((x) => x.id);
     assert.deepEqual(await listed(alice), [a1!.id, a2!.id]);
     assert.deepEqual(await listed(bob), [b2.id]);
-    assert.deepEqual(await redis.sessions.deleteUserSessions(bob), [b2.id]);
-    assert.deepEqual(await redis.sessions.deleteUserSessions(alice, a2!.id), [a1!.id]);
+    assert.deepEqual(await redis.sessions.deleteSessions(bob, [b2.id, a1!.id]), [b2.id], 'only bob’s own, though alice’s shares the hash');
+    assert.deepEqual(await redis.sessions.deleteSessions(alice, [a1!.id]), [a1!.id]);
     assert.deepEqual(await listed(alice), [a2!.id]);
     assert.equal(await admin.hlen(group), 2);
   });
 
-  it('tidies only a random sample of a large group on login without a cap, so a login’s cost does not grow with it', async () => {
+  it('indexes a group past 64 sessions; a login without a cap then tidies only the oldest few, so its cost does not grow with the group', async () => {
     const userId = newUserId();
     const group = keys.sessionGroup(userTag(userId));
+    const index = Buffer.concat([Buffer.from(`${group}>`), encodeUserId(userId)]);
     const now = Date.now();
     const ending = Array.from({ length: 150 }, (_, i) => session({ userId, createdAt: now + i, lastUsedAt: now + i, expiresAt: now + 300 }));
     await Promise.all(ending.map((x) => redis.sessions.createSession(x, null, policy)));
-    await redis.sessions.createSession(session({ userId }), null, policy);
-    assert.equal(await admin.hlen(group), 2 * 151);
+    await redis.sessions.createSession(session({ userId, createdAt: now + 1000 }), null, policy);
+    assert.equal(await admin.hlen(group), 2 * 151 + 1, 'two fields per session and the index version');
+    assert.equal(await admin.hget(group, 'v'), '2');
+    assert.equal(await admin.zcard(index), 151, 'every session in the user’s index');
     await sleep(400);
-    await redis.sessions.createSession(session({ userId }), null, policy);
-    const removed = 151 - ((await admin.hlen(group)) / 2 - 1);
-    assert.ok(removed >= 1 && removed <= 32, `removed ${removed} of 150 ended sessions`);
-    // Listing reads the whole group anyway, so it removes the rest.
+    await redis.sessions.createSession(session({ userId, createdAt: now + 2000 }), null, policy);
+    const removed = 151 - ((await admin.hlen(group)) - 1) / 2 + 1;
+    assert.equal(removed, 32, `removed ${removed} of 150 ended sessions`);
+    assert.equal(await admin.zcard(index), 152 - 32, 'the index follows the hash exactly');
+    // Listing drops the dead it meets, and there are fewer than a batch of them.
     assert.equal((await redis.sessions.listSessions(userId, Date.now(), { graceMs: 0, idleMs: DAY })).length, 2);
-    assert.equal(await admin.hlen(group), 4);
+    assert.equal(await admin.hlen(group), 5);
+    assert.equal(await admin.zcard(index), 2);
+  });
+
+  it('indexes a group written before the index existed in bounded steps, losing no session', async () => {
+    const userId = newUserId();
+    const other = newUserId();
+    const tag = userTag(userId);
+    const group = keys.sessionGroup(tag);
+    const now = Date.now();
+    // What the old code left: records in the hash, no version field, no index (written raw here).
+    const legacy = Array.from({ length: 1200 }, (_, i) => session({ userId, createdAt: now + i }));
+    const pipe = admin.pipeline();
+    for (const x of legacy) pipe.hset(group, x.id.slice(4), encodeRecord(x), `${x.id.slice(4)}:`, x.device);
+    pipe.pexpire(group, DAY);
+    await pipe.exec();
+    const theirs = { ...session({ userId: other }), id: tag + newSessionId(other).slice(4) };
+    await admin.hset(group, theirs.id.slice(4), encodeRecord(theirs), `${theirs.id.slice(4)}:`, theirs.device);
+    const page = await redis.sessions.listSessions(userId, now + 5000, policy, { limit: 1000 });
+    assert.deepEqual(page.map((x) => x.id), legacy.slice(0, 1000).map((x) => x.id));
+    assert.equal(await admin.hget(group, 'v'), '2');
+    const rest = await redis.sessions.listSessions(userId, now + 5000, policy, { limit: 1000, after: { createdAt: page.at(-1)!.createdAt, id: page.at(-1)!.id } });
+    assert.deepEqual(rest.map((x) => x.id), legacy.slice(1000).map((x) => x.id));
+    const theirIndex = Buffer.concat([Buffer.from(`${group}>`), encodeUserId(other)]);
+    assert.deepEqual(await admin.zrange(theirIndex, 0, -1), [theirs.id.slice(4)], 'another user’s record in the group got its own index');
   });
 
   it('delivers revocations made while the feed connection was down, after it reconnects', async () => {

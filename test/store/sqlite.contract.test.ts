@@ -9,6 +9,7 @@ import {
   openForSuite,
   rateLimitStoreContract,
   revocationFeedContract,
+  sessionRevocationContract,
   sessionStoreContract,
   userStoreContract,
 } from '../../packages/server/src/store/contract.js';
@@ -30,6 +31,7 @@ describe('store contract: sqlite', () => {
   });
   userStoreContract(() => stores().users);
   sessionStoreContract(() => stores().sessions);
+  sessionRevocationContract(() => stores());
   revocationFeedContract(() => stores().revocations);
   keyStoreContract(() => stores().keys);
   rateLimitStoreContract(() => stores().rateLimits);

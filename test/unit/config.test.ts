@@ -15,7 +15,7 @@ describe('configuration', () => {
     assert.equal(c.reuseGraceSec, 10);
     assert.equal(c.sessionTtlSec, 30 * 86400);
     assert.equal(c.sessionIdleSec, 7 * 86400);
-    assert.equal(c.maxSessions, null);
+    assert.equal(c.maxSessions, 100, "a bounded default (issue 12)");
     assert.deepEqual(c.clients, ['app']);
     assert.equal(c.alg, 'EdDSA');
     assert.equal(c.clockLeewaySec, 5);

@@ -56,7 +56,10 @@ export interface LatchkeyClient {
   /** Signs out locally at once (all tabs sharing the storage), then ends the session on the server, best effort. Never rejects for network reasons. */
   logout(): Promise<void>;
   me(): Promise<User>;
+  /** The first page of the account's sessions (up to 100, oldest first); `listSessionPage` pages through the rest. */
   listSessions(): Promise<SessionInfo[]>;
+  /** One page of the account's sessions, oldest first; pass the answer's `nextCursor` for the next (null on the last page). */
+  listSessionPage(opts?: { limit?: number; cursor?: string | null }): Promise<{ sessions: SessionInfo[]; nextCursor: string | null }>;
   endSession(id: string): Promise<void>;
   endOtherSessions(): Promise<void>;
   /**
@@ -421,6 +424,17 @@ export function createClient(options: ClientOptions): LatchkeyClient {
     async listSessions() {
       const res = await callApi('GET', '/auth/sessions');
       return toSessionList(await readJsonObject(res));
+    },
+
+    async listSessionPage(opts = {}) {
+      const q = new URLSearchParams();
+      if (opts.limit !== undefined) q.set('limit', String(opts.limit));
+      if (opts.cursor) q.set('cursor', opts.cursor);
+      const qs = q.toString();
+      const body = await readJsonObject(await callApi('GET', `/auth/sessions${qs ? `?${qs}` : ''}`));
+      // A server from before paging answers without next_cursor: everything was on one page.
+      const next = body['next_cursor'];
+      return { sessions: toSessionList(body), nextCursor: typeof next === 'string' ? next : null };
     },
 
     async endSession(id) {

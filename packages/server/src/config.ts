@@ -236,6 +236,9 @@ function keyRotation(env: Env, lead: number): number | null {
   return sec;
 }
 
+/** Sessions per user when LATCHKEY_MAX_SESSIONS is not set; the oldest end first. */
+export const DEFAULT_MAX_SESSIONS = 100;
+
 export function loadConfig(env: Env = process.env): Config {
   const port = int(env, 'PORT', 3000, 0, 65_535);
   const host = (env.HOST ?? '').trim() || '127.0.0.1';
@@ -253,8 +256,8 @@ export function loadConfig(env: Env = process.env): Config {
   const reuseGraceSec = int(env, 'LATCHKEY_REUSE_GRACE', 10, 0, 300);
   const sessionTtlSec = int(env, 'LATCHKEY_SESSION_TTL', 30 * DAY, 60, 3650 * DAY);
   const sessionIdleSec = int(env, 'LATCHKEY_SESSION_IDLE', 7 * DAY, 60, 3650 * DAY);
-  const maxRaw = env.LATCHKEY_MAX_SESSIONS;
-  const maxSessions = maxRaw === undefined || maxRaw.trim() === '' ? null : int(env, 'LATCHKEY_MAX_SESSIONS', 0, 1, 100_000);
+  // A bounded default (issue 12): one account logging in without end cannot pile up sessions.
+  const maxSessions: number | null = int(env, 'LATCHKEY_MAX_SESSIONS', DEFAULT_MAX_SESSIONS, 1, 100_000);
 
   const clientsRaw = (env.LATCHKEY_CLIENTS ?? '').trim() || 'app';
   const clients = clientsRaw.split(',').map((c) => c.trim());

@@ -22,6 +22,7 @@ import {
   showUser,
   type Actor,
 } from '../auth/admin.js';
+import { sessionPageQuery } from '../auth/sessions.js';
 
 const id = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } as const;
 const userParams = { type: 'object', required: ['id'], properties: { id }, additionalProperties: false } as const;
@@ -33,6 +34,11 @@ const listQuery = {
     after: { type: 'string', maxLength: 254 },
     email: { type: 'string', minLength: 1, maxLength: 254 },
   },
+  additionalProperties: false,
+} as const;
+const sessionsQuery = {
+  type: 'object',
+  properties: { limit: { type: 'string', maxLength: 8 }, cursor: { type: 'string', maxLength: 64 } },
   additionalProperties: false,
 } as const;
 const keyBody = { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 64 } }, additionalProperties: false } as const;
@@ -65,7 +71,9 @@ export function adminRoutes(app: FastifyInstance, ctx: AuthContext): void {
     admin.post<P>('/admin/users/:id/disable', { schema: { params: userParams } }, async (req) => ({ user: await disableUser(ctx, req.params.id, actor(req)) }));
     admin.post<P>('/admin/users/:id/enable', { schema: { params: userParams } }, async (req) => ({ user: await enableUser(ctx, req.params.id, actor(req)) }));
     admin.delete<P>('/admin/users/:id', { schema: { params: userParams } }, async (req) => deleteUser(ctx, req.params.id, actor(req)));
-    admin.get<P>('/admin/users/:id/sessions', { schema: { params: userParams } }, async (req) => ({ sessions: await listUserSessions(ctx, req.params.id) }));
+    admin.get<P & { Querystring: { limit?: string; cursor?: string } }>('/admin/users/:id/sessions', { schema: { params: userParams, querystring: sessionsQuery } }, async (req) =>
+      listUserSessions(ctx, req.params.id, sessionPageQuery(req.query)),
+    );
     admin.delete<P>('/admin/users/:id/sessions', { schema: { params: userParams } }, async (req) => endAllUserSessions(ctx, req.params.id, actor(req)));
     admin.delete<{ Params: { id: string; sid: string } }>('/admin/users/:id/sessions/:sid', { schema: { params: sessionParams } }, async (req, reply) => {
       await endUserSession(ctx, req.params.id, req.params.sid, actor(req));

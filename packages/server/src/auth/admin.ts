@@ -4,10 +4,11 @@
 // what they revoke reaches running servers through the revocation feed.
 import { adminKeyId, adminKeyMatches, isAdminKeyName, newAdminKey, type AdminKeyRecord } from '../domain/admin-keys.js';
 import { Errors } from '../domain/errors.js';
-import type { StoredSigningKey, UserRecord } from '../store/types.js';
+import { MAX_SESSION_PAGE, type StoredSigningKey, type UserRecord } from '../store/types.js';
 import { macKeyState, rotateMacKey, rotateSigningKey, signingKeyState } from '../keys/key-ring.js';
 import { keyTimings, sessionPolicy, type AuthContext } from './context.js';
-import { endAllSessions, endSession } from './sessions.js';
+import type { SessionCursor } from '../domain/session-cursor.js';
+import { DEFAULT_SESSION_PAGE, endAllSessions, endSession, pageOfSessions, type SessionPageOf } from './sessions.js';
 
 export type AdminContext = Pick<AuthContext, 'config' | 'stores' | 'revoked' | 'events' | 'now'>;
 
@@ -47,8 +48,17 @@ async function userOrNotFound(ctx: AdminContext, id: string): Promise<UserRecord
 
 export async function showUser(ctx: AdminContext, id: string): Promise<AdminUser & { sessions: number }> {
   const u = await userOrNotFound(ctx, id);
-  const sessions = await ctx.stores.sessions.listSessions(u.id, ctx.now(), sessionPolicy(ctx.config));
-  return { ...adminUser(u), sessions: sessions.length };
+  // Counted a page at a time: each store call is bounded, however many sessions there are.
+  let sessions = 0;
+  let after: SessionCursor | null = null;
+  for (;;) {
+    const page = await ctx.stores.sessions.listSessions(u.id, ctx.now(), sessionPolicy(ctx.config), { limit: MAX_SESSION_PAGE, after });
+    sessions += page.length;
+    const last = page.at(-1);
+    if (page.length < MAX_SESSION_PAGE || !last) break;
+    after = { createdAt: last.createdAt, id: last.id };
+  }
+  return { ...adminUser(u), sessions };
 }
 
 /** Ends every session of a disabled user and revokes them through the feed (used by login too). */
@@ -94,10 +104,14 @@ export interface AdminSession {
   expiresAt: string;
 }
 
-export async function listUserSessions(ctx: AdminContext, userId: string): Promise<AdminSession[]> {
+/** One page of a user's live sessions, oldest first (GET /auth/sessions's paging: `limit`, `cursor`, `next_cursor`). */
+export async function listUserSessions(
+  ctx: AdminContext,
+  userId: string,
+  page: { limit: number; after: SessionCursor | null } = { limit: DEFAULT_SESSION_PAGE, after: null },
+): Promise<SessionPageOf<AdminSession>> {
   await userOrNotFound(ctx, userId);
-  const sessions = await ctx.stores.sessions.listSessions(userId, ctx.now(), sessionPolicy(ctx.config));
-  return sessions.map((s) => ({ id: s.id, clientId: s.clientId, device: s.device, createdAt: iso(s.createdAt), lastUsedAt: iso(s.lastUsedAt), expiresAt: iso(s.expiresAt) }));
+  return pageOfSessions(ctx, userId, page, (s) => ({ id: s.id, clientId: s.clientId, device: s.device, createdAt: iso(s.createdAt), lastUsedAt: iso(s.lastUsedAt), expiresAt: iso(s.expiresAt) }));
 }
 
 export async function endUserSession(ctx: AdminContext, userId: string, sessionId: string, actor: Actor): Promise<void> {

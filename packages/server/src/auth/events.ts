@@ -9,6 +9,8 @@ export type SecurityEventName =
   | 'session.rotated'
   | 'session.grace_replay'
   | 'session.revoked'
+  /** Many of one user's sessions ended at once (end all, disabled account): one event per batch, with `count`. */
+  | 'sessions.revoked'
   | 'session.reuse_detected'
   | 'session.future_generation'
   | 'session.expired'
@@ -56,6 +58,8 @@ export interface SecurityEvent {
   keyKind?: 'signing' | 'mac';
   /** keys.rotated: when the new key starts being used (ms epoch). */
   activatesAt?: number;
+  /** sessions.revoked: how many in this batch. */
+  count?: number;
 }
 
 export type SecurityEventSink = (e: SecurityEvent) => void;

@@ -1,7 +1,7 @@
 import { decodeRefreshToken } from '../domain/refresh-token.js';
 import { Errors, type AuthError } from '../domain/errors.js';
-import { sessionPolicy, type AuthContext } from './context.js';
-import { revokeSessions } from './revoke.js';
+import { revocationHorizon, sessionPolicy, type AuthContext } from './context.js';
+import { revokedHere } from './revoke.js';
 import { tokenResponse, type TokenResponse } from './issue-tokens.js';
 import { isEmailVerified } from './email-verification.js';
 
@@ -21,6 +21,9 @@ export async function refresh(ctx: AuthContext, refreshToken: string, clientId: 
     { generation: claims.generation, clientId },
     ctx.now(),
     sessionPolicy(ctx.config),
+    // The store publishes a reuse revocation itself, in the same step as it deletes the session:
+    // a reply lost after the deletion (a Redis timeout) cannot leave the session's tokens alive.
+    revocationHorizon(ctx),
   );
   // One object literal per event, not a spread of a shared base object (and no per-call closure).
   const { sessionId, generation } = claims;
@@ -36,7 +39,7 @@ export async function refresh(ctx: AuthContext, refreshToken: string, clientId: 
       ctx.metrics.refresh('grace');
       return tokenResponse(ctx, session!, await isEmailVerified(ctx, session!.userId));
     case 'reuse': {
-      await revokeSessions(ctx, [claims.sessionId], { reuse: true });
+      revokedHere(ctx, [claims.sessionId], { reuse: true });
       ctx.events({ event: 'session.reuse_detected', sessionId, userId, clientId, generation });
       ctx.metrics.refresh('reuse');
       return Errors.refreshReuse();

@@ -1,8 +1,8 @@
 import { deviceLabel } from '../domain/device.js';
 import { newSessionId } from '../domain/ids.js';
 import type { SessionRecord } from '../domain/session.js';
-import { sessionPolicy, type AuthContext } from './context.js';
-import { revoke } from './sessions.js';
+import { revocationHorizon, sessionPolicy, type AuthContext } from './context.js';
+import { revokedHere } from './revoke.js';
 import { tokenResponse, type TokenResponse } from './issue-tokens.js';
 
 export interface ClientInfo {
@@ -25,8 +25,10 @@ export async function startSession(ctx: AuthContext, userId: string, client: Cli
     expiresAt: now + ctx.config.sessionTtlSec * 1000,
     device: deviceLabel(client.userAgent),
   };
-  const { evicted } = await ctx.stores.sessions.createSession(session, ctx.config.maxSessions, sessionPolicy(ctx.config));
+  // The store publishes the evictions itself, in the same step as it ends them (see refresh.ts).
+  const { evicted } = await ctx.stores.sessions.createSession(session, ctx.config.maxSessions, sessionPolicy(ctx.config), revocationHorizon(ctx));
   ctx.events({ event: 'session.created', userId, sessionId: session.id, clientId: client.clientId });
-  await revoke(ctx, evicted, userId, 'max_sessions');
+  revokedHere(ctx, evicted);
+  for (const sessionId of evicted) ctx.events({ event: 'session.revoked', userId, sessionId, reason: 'max_sessions' });
   return tokenResponse(ctx, session, emailVerified);
 }

@@ -24,6 +24,7 @@ import {
   type AdminContext,
 } from '../auth/admin.js';
 import type { SecurityEventSink } from '../auth/events.js';
+import { sessionPageQuery } from '../auth/sessions.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { AuthError } from '../domain/errors.js';
 import { openStores } from '../store/open.js';
@@ -153,9 +154,31 @@ export const adminCommands: Command[] = [
     name: 'sessions',
     summary: "list and end a user's sessions",
     subcommands: [
-      userCommand('list', "a user's live sessions", (ctx, id) => listUserSessions(ctx, id), (r: Array<{ id: string; clientId: string; device: string; createdAt: string; lastUsedAt: string }>) =>
-        table([['SESSION', 'CLIENT', 'DEVICE', 'CREATED', 'LAST USED'], ...r.map((s) => [s.id, s.clientId, s.device, s.createdAt, s.lastUsedAt])]),
-      ),
+      {
+        name: 'list',
+        summary: "a user's live sessions, oldest first, a page at a time",
+        usage: USER,
+        options: { ...JSON_OPTION, limit: { type: 'string' }, cursor: { type: 'string' } },
+        run: (c) => {
+          const args = needArgs(c, 1, USER);
+          if (!args) return Promise.resolve(2);
+          let page;
+          try {
+            page = sessionPageQuery({ limit: c.values.limit as string | undefined, cursor: c.values.cursor as string | undefined });
+          } catch (e) {
+            if (!(e instanceof AuthError)) throw e;
+            c.stderr.write(`latchkey: --${e.publicDescription}\n`);
+            return Promise.resolve(2);
+          }
+          return withStores(
+            c,
+            async (ctx) => listUserSessions(ctx, await userId(ctx, args[0]!), page),
+            (r: { sessions: Array<{ id: string; clientId: string; device: string; createdAt: string; lastUsedAt: string }>; next_cursor: string | null }) =>
+              table([['SESSION', 'CLIENT', 'DEVICE', 'CREATED', 'LAST USED'], ...r.sessions.map((s) => [s.id, s.clientId, s.device, s.createdAt, s.lastUsedAt])]) +
+              (r.next_cursor ? `(more: --cursor ${r.next_cursor})\n` : ''),
+          );
+        },
+      },
       argsCommand(
         'end',
         'end one session now',

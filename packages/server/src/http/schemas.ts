@@ -71,6 +71,16 @@ export const endAllQuery = {
 // own keywords (type, maxProperties…) as query parameters.
 export const noQuery = { type: 'object', properties: {}, additionalProperties: false, maxProperties: 0 } as const;
 
+/** GET /auth/sessions paging (auth/sessions.ts sessionPageQuery checks the values: 400 invalid_request). */
+export const sessionsQuery = {
+  type: 'object',
+  properties: {
+    limit: { type: 'string', maxLength: 8, description: 'Page size, 1 to 1000 (default 100).' },
+    cursor: { type: 'string', maxLength: 64, description: 'The `next_cursor` of the previous page.' },
+  },
+  additionalProperties: false,
+} as const;
+
 // ---------------------------------------------------------------------------------------------
 // Answers. These schemas document the responses (the OpenAPI document at /openapi.json is built
 // from them); they do not serialize them (see openapi.ts). test/http/openapi.test.ts drives a real
@@ -415,11 +425,15 @@ export const meResponses = {
 
 export const sessionsResponses = {
   200: answer(
-    'The caller’s live sessions, oldest first.',
-    { type: 'object', required: ['sessions'], properties: { sessions: { type: 'array', items: ref('Session') } } },
+    'One page of the caller’s live sessions, oldest first; `next_cursor` fetches the next (null on the last page).',
+    {
+      type: 'object',
+      required: ['sessions', 'next_cursor'],
+      properties: { sessions: { type: 'array', items: ref('Session') }, next_cursor: { type: ['string', 'null'] } },
+    },
     NO_STORE,
   ),
-  ...unparsable('A query string (none is accepted).'),
+  ...unparsable('A `limit` outside 1 to 1000, a `cursor` this server did not return, or another query parameter.'),
   ...bearerRefused,
   ...accountRouteFailures,
 } as const;

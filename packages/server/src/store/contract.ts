@@ -17,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { EmailTakenError } from '../domain/errors.js';
 import { newSessionId, newUserId } from '../domain/ids.js';
 import type { SessionPolicy, SessionRecord } from '../domain/session.js';
-import type { HealthReport, KeyStore, RateLimitStore, RevocationFeed, SessionStore, StoredSigningKey, UserStore } from './types.js';
+import { MAX_SESSION_PAGE, type HealthReport, type KeyStore, type RateLimitStore, type RevocationFeed, type SessionStore, type StoredSigningKey, type UserStore } from './types.js';
 
 export interface ContractSubject<T> {
   stores: T;
@@ -293,19 +293,91 @@ export function sessionStoreContract(subject: () => SessionStore): void {
       assert.equal(await sessions.getSession(x.id), null);
     });
 
-    it('deletes all of a user’s sessions, optionally but one, and no one else’s', async () => {
+    it('deletes a batch of a user’s sessions, and nothing of anyone else’s', async () => {
       const userId = newUserId();
       const mine = [0, 1, 2].map((i) => session({ userId, createdAt: T0 + i }));
       const theirs = session();
       for (const x of [...mine, theirs]) await sessions.createSession(x, null, strict);
-      const ended = await sessions.deleteUserSessions(userId, mine[1]!.id);
-      assert.deepEqual(ended.sort(), [mine[0]!.id, mine[2]!.id].sort());
+      const ended = await sessions.deleteSessions(userId, [mine[0]!.id, mine[2]!.id, theirs.id, newSessionId(userId)]);
+      assert.deepEqual(ended.sort(), [mine[0]!.id, mine[2]!.id].sort(), 'only the user’s own, existing sessions');
       assert.deepEqual(
         (await sessions.listSessions(userId, T0 + 10, strict)).map((x) => x.id),
         [mine[1]!.id],
       );
-      assert.deepEqual(await sessions.deleteUserSessions(userId), [mine[1]!.id]);
+      assert.deepEqual(await sessions.deleteSessions(userId, [mine[1]!.id, mine[1]!.id]), [mine[1]!.id]);
+      assert.deepEqual(await sessions.deleteSessions(userId, []), []);
       assert.deepEqual(await sessions.getSession(theirs.id), theirs);
+      await assert.rejects(sessions.deleteSessions(userId, Array.from({ length: MAX_SESSION_PAGE + 1 }, () => newSessionId(userId))), 'a batch is bounded');
+    });
+
+    it('pages a user’s sessions by (createdAt, id), keyset: nothing missed or repeated when sessions end between pages', async () => {
+      const userId = newUserId();
+      // Ties on createdAt are ordered by id; 150 sessions also take Redis past its small-group form.
+      const made = Array.from({ length: 150 }, (_, i) => session({ userId, createdAt: T0 + Math.floor(i / 3) }));
+      for (const x of made) await sessions.createSession(x, null, lenient);
+      const order = [...made].sort((x, y) => x.createdAt - y.createdAt || (x.id < y.id ? -1 : 1)).map((x) => x.id);
+      const seen: string[] = [];
+      let after: { createdAt: number; id: string } | null = null;
+      for (let round = 0; ; round++) {
+        const page = await sessions.listSessions(userId, T0 + 100, lenient, { limit: 7, after });
+        assert.ok(page.length <= 7);
+        seen.push(...page.map((x) => x.id));
+        if (page.length < 7) break;
+        const last = page.at(-1)!;
+        after = { createdAt: last.createdAt, id: last.id };
+        // The cursor's own session ends before the next page is read.
+        if (round === 3) assert.deepEqual(await sessions.deleteSessions(userId, [last.id]), [last.id]);
+      }
+      assert.deepEqual(seen, order);
+      assert.equal((await sessions.listSessions(userId, T0 + 100, lenient)).length, 149);
+      assert.equal((await sessions.listSessions(userId, T0 + 100, lenient, { limit: 5000 })).length, 149, 'a page holds at most MAX_SESSION_PAGE');
+    });
+
+    it('leaves dead sessions out of pages without ending the paging early', async () => {
+      const userId = newUserId();
+      const live = Array.from({ length: 80 }, (_, i) => session({ userId, createdAt: T0 + 100 + i }));
+      // Old sessions gone idle between live ones (they sort first).
+      const idle = Array.from({ length: 80 }, (_, i) => session({ userId, createdAt: T0 - 2 * 24 * HOUR + i, lastUsedAt: T0 - 2 * 24 * HOUR + i, rotatedAt: T0 - 2 * 24 * HOUR }));
+      for (const x of [...idle, ...live]) await sessions.createSession(x, null, lenient);
+      const first = await sessions.listSessions(userId, T0 + 200, lenient, { limit: 10 });
+      assert.deepEqual(first.map((x) => x.id), live.slice(0, 10).map((x) => x.id));
+    });
+
+    it('under the cap, a user with many sessions loses the oldest and keeps the rest, in bounded steps', async () => {
+      const userId = newUserId();
+      const made = Array.from({ length: 300 }, (_, i) => session({ userId, createdAt: T0 + i }));
+      for (const x of made) await sessions.createSession(x, null, strict);
+      const login = session({ userId, createdAt: T0 + 1000 });
+      const { evicted } = await sessions.createSession(login, 100, strict);
+      assert.deepEqual(evicted.sort(), made.slice(0, 201).map((x) => x.id).sort());
+      const left = await sessions.listSessions(userId, T0 + 2000, strict);
+      assert.deepEqual(left.map((x) => x.id), [...made.slice(201).map((x) => x.id), login.id]);
+    });
+  });
+}
+
+/**
+ * A session store that ends sessions itself (reuse in `rotate`, evictions in `createSession`)
+ * publishes them on its own revocation feed in the same step when given `revokeUntil`.
+ */
+export function sessionRevocationContract(subject: () => { sessions: SessionStore; revocations: RevocationFeed }): void {
+  describe('sessions publish what they end', () => {
+    it('a reuse and a max-sessions eviction are on the feed when the call returns', async () => {
+      const { sessions, revocations } = subject();
+      const now = Date.now();
+      const until = now + 60_000;
+      const x = sampleSession(now);
+      await sessions.createSession(x, null, strict);
+      await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, now + 1, strict, until);
+      assert.equal((await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, now + 2, strict, until)).decision.kind, 'reuse');
+      const userId = newUserId();
+      const old = sampleSession(now, { userId });
+      await sessions.createSession(old, 1, strict, until);
+      const { evicted } = await sessions.createSession(sampleSession(now + 1, { userId }), 1, strict, until);
+      assert.deepEqual(evicted, [old.id]);
+      const active = await revocations.loadActive(now);
+      assert.ok(active.some((r) => r.sessionId === x.id && r.reuse === true), 'the reuse, flagged');
+      assert.ok(active.some((r) => r.sessionId === old.id && r.until >= until), 'the eviction');
     });
   });
 }

@@ -87,6 +87,22 @@ export interface AccountTokenStore {
   deleteAccountTokens(userId: string, purposes?: readonly AccountTokenPurpose[]): Promise<number>;
 }
 
+/** Where a page of a user's sessions starts: after the session with this (createdAt, id). */
+export interface SessionCursor {
+  createdAt: number;
+  id: string;
+}
+
+export interface SessionPage {
+  /** Page size, 1 to MAX_SESSION_PAGE. */
+  limit: number;
+  /** Keyset cursor: only sessions after this one in (createdAt, id) order; null for the first page. */
+  after?: SessionCursor | null;
+}
+
+/** The most sessions one store call lists or deletes: bounds the work of any one Redis script or SQL statement. */
+export const MAX_SESSION_PAGE = 1000;
+
 export interface SessionStore {
   /**
    * Atomic: inserts the session and, when `maxSessions` is set, ends the user's oldest sessions
@@ -95,25 +111,44 @@ export interface SessionStore {
    * of creation): not past their absolute end, nor idle for `policy.idleMs` or longer
    * (`isSessionLive`). A session already over is never counted, nor reported as ended: it ended
    * by itself, and an adapter may drop it in the same step.
+   * Bounded work whatever the user piled up: an adapter looks for dead sessions among the user's
+   * oldest few hundred only, and ends at most MAX_SESSION_PAGE per call (a cap lowered far below
+   * what a user holds is reached over several logins).
+   * With `revokeUntil`, every session it ends is also published on the revocation feed (until
+   * then) as part of the same step, so a reply lost after the store acted loses no revocation.
    */
-  createSession(session: SessionRecord, maxSessions: number | null, policy: SessionPolicy): Promise<{ evicted: string[] }>;
+  createSession(session: SessionRecord, maxSessions: number | null, policy: SessionPolicy, revokeUntil?: number): Promise<{ evicted: string[] }>;
   /**
    * Atomic, the heart of the product: reads the session, applies `decideRotation`, and writes
    * the result in one indivisible step. Under any concurrency at most one caller sees `rotate`
    * for a generation. `reuse` and `expired` delete the session in the same step.
+   * With `revokeUntil`, a `reuse` is published on the revocation feed (reuse-flagged, until then)
+   * as part of that step, so a reply lost after the store acted loses no revocation.
    */
-  rotate(sessionId: string, presented: PresentedToken, now: number, policy: SessionPolicy): Promise<RotationOutcome>;
+  rotate(sessionId: string, presented: PresentedToken, now: number, policy: SessionPolicy, revokeUntil?: number): Promise<RotationOutcome>;
   getSession(sessionId: string): Promise<SessionRecord | null>;
-  /** The user's live sessions (not expired at `now`), oldest first. */
-  listSessions(userId: string, now: number, policy: SessionPolicy): Promise<SessionRecord[]>;
+  /**
+   * One page of the user's live sessions (not expired at `now`), oldest first by (createdAt, id).
+   * Without `page`, the first MAX_SESSION_PAGE. Bounded work whatever the number of sessions.
+   */
+  listSessions(userId: string, now: number, policy: SessionPolicy, page?: SessionPage): Promise<SessionRecord[]>;
   /** Atomic delete; returns the session as it was, or null if there was none. */
   deleteSession(sessionId: string): Promise<SessionRecord | null>;
-  /** Deletes every session of the user except `exceptId`; returns the ids deleted. */
-  deleteUserSessions(userId: string, exceptId?: string): Promise<string[]>;
+  /**
+   * Deletes those of `sessionIds` (at most MAX_SESSION_PAGE) that are sessions of the user;
+   * returns the ids it deleted. Ending all of a user's sessions is a loop of these (auth/sessions.ts).
+   */
+  deleteSessions(userId: string, sessionIds: string[]): Promise<string[]>;
 }
 
 // The revocation feed's contract is @latchkey/core's: verifiers in other processes read it too.
 export type { Revocation, RevocationFeed };
+
+/** The server's side of the feed: what it writes, with a batch form where one round trip or transaction can hold many. */
+export interface RevocationWriter extends RevocationFeed {
+  /** The same as `add` for each, as one transaction (SQL) or one pipelined round trip. */
+  addMany?(revocations: Revocation[]): Promise<void>;
+}
 
 export interface StoredSigningKey {
   kid: string;
@@ -205,7 +240,7 @@ export interface HealthReport {
 export interface Stores {
   users: UserStore;
   sessions: SessionStore;
-  revocations: RevocationFeed;
+  revocations: RevocationWriter;
   keys: KeyStore;
   rateLimits: RateLimitStore;
   adminKeys: AdminKeyStore;

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AuthContext } from '../../auth/context.js';
 import { publicUser } from '../../auth/credentials.js';
-import { endAllSessions, endSession, listSessions, logout } from '../../auth/sessions.js';
+import { endAllSessions, endSession, listSessions, logout, sessionPageQuery } from '../../auth/sessions.js';
 import { Errors } from '../../domain/errors.js';
 import { bearerGuard, claimsOf } from '../bearer.js';
 import { BEARER_SECURITY } from '../openapi.js';
@@ -13,13 +13,14 @@ import {
   meResponses,
   noQuery,
   sessionParams,
+  sessionsQuery,
   sessionsResponses,
 } from '../schemas.js';
 
 const doc = { tags: ['account'], security: BEARER_SECURITY };
 const logoutSchema = { ...doc, operationId: 'logout', summary: 'End the caller’s session', response: logoutResponses };
 const meSchema = { ...doc, operationId: 'me', summary: 'The caller’s user record', querystring: noQuery, response: meResponses };
-const sessionsSchema = { ...doc, operationId: 'listSessions', summary: 'The caller’s sessions', querystring: noQuery, response: sessionsResponses };
+const sessionsSchema = { ...doc, operationId: 'listSessions', summary: 'The caller’s sessions, a page at a time (oldest first)', querystring: sessionsQuery, response: sessionsResponses };
 const endSessionSchema = { ...doc, operationId: 'endSession', summary: 'End one of the caller’s sessions', params: sessionParams, response: endSessionResponses };
 const endAllSchema = {
   ...doc,
@@ -44,9 +45,9 @@ export function accountRoutes(app: FastifyInstance, ctx: AuthContext): void {
     return { user: publicUser(user) };
   });
 
-  app.get('/auth/sessions', { ...guard, schema: sessionsSchema }, async (req) => {
+  app.get<{ Querystring: { limit?: string; cursor?: string } }>('/auth/sessions', { ...guard, schema: sessionsSchema }, async (req) => {
     const c = claimsOf(req);
-    return { sessions: await listSessions(ctx, c.sub, c.sid) };
+    return listSessions(ctx, c.sub, c.sid, sessionPageQuery(req.query));
   });
 
   app.delete<{ Params: { id: string } }>('/auth/sessions/:id', { ...guard, schema: endSessionSchema }, async (req, reply) => {

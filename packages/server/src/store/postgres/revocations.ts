@@ -11,6 +11,7 @@ const CHANNEL = 'latchkey_revoked';
 const HEARTBEAT_MS = 5000;
 
 export interface PostgresRevocationFeed extends RevocationFeed {
+  addMany(rs: Revocation[]): Promise<void>;
   prune(now: number): Promise<void>;
   /** Ends every subscription still open (on close, so no reconnect loop outlives the store). */
   stopAll(): void;
@@ -27,6 +28,19 @@ function decode(payload: string): Revocation | null {
   }
 }
 
+/** One statement, hence one transaction on its own: the row and the notification commit together. */
+export const REVOCATION_UPSERT = `WITH up AS (
+   INSERT INTO revocations (session_id, until, reuse) VALUES ($1, $2, $3)
+   ON CONFLICT (session_id) DO UPDATE
+     SET until = greatest(revocations.until, excluded.until), reuse = revocations.reuse OR excluded.reuse
+ )
+ SELECT pg_notify($4, $5)`;
+
+export function revocationParams(r: Revocation): unknown[] {
+  const payload = JSON.stringify({ s: r.sessionId, u: r.until, ...(r.reuse ? { r: true } : {}) });
+  return [r.sessionId, r.until, r.reuse === true, CHANNEL, payload];
+}
+
 export function postgresRevocationFeed(pool: pg.Pool, listenConfig: pg.ClientConfig): PostgresRevocationFeed {
   const loadActive = async (now: number): Promise<Revocation[]> => {
     const { rows } = await query<{ session_id: string; until: string; reuse: boolean }>(
@@ -38,17 +52,26 @@ export function postgresRevocationFeed(pool: pg.Pool, listenConfig: pg.ClientCon
   };
   return {
     async add(r) {
-      const payload = JSON.stringify({ s: r.sessionId, u: r.until, ...(r.reuse ? { r: true } : {}) });
-      // One statement, hence one transaction: the row and the notification commit together.
+      await query(pool, REVOCATION_UPSERT, revocationParams(r));
+    },
+    async addMany(rs) {
+      // One statement (one transaction): the rows and their notifications commit together.
       await query(
         pool,
-        `WITH up AS (
-           INSERT INTO revocations (session_id, until, reuse) VALUES ($1, $2, $3)
+        `WITH v AS (SELECT * FROM unnest($1::text[], $2::int8[], $3::bool[], $4::text[]) AS t(sid, until, reuse, payload)),
+         up AS (
+           INSERT INTO revocations (session_id, until, reuse) SELECT sid, until, reuse FROM v
            ON CONFLICT (session_id) DO UPDATE
              SET until = greatest(revocations.until, excluded.until), reuse = revocations.reuse OR excluded.reuse
          )
-         SELECT pg_notify($4, $5)`,
-        [r.sessionId, r.until, r.reuse === true, CHANNEL, payload],
+         SELECT count(pg_notify($5, payload)) FROM v`,
+        [
+          rs.map((r) => r.sessionId),
+          rs.map((r) => r.until),
+          rs.map((r) => r.reuse === true),
+          rs.map((r) => revocationParams(r)[4] as string),
+          CHANNEL,
+        ],
       );
     },
     loadActive,

@@ -5,10 +5,12 @@
 // insert of another row of the same user.
 import type pg from 'pg';
 import { applyRotation, decideRotation } from '../../domain/rotation.js';
-import type { SessionRecord } from '../../domain/session.js';
-import type { SessionStore } from '../types.js';
+import { isSessionLive, type SessionRecord } from '../../domain/session.js';
+import { assertBatch, CAP_SCAN, pageLimit } from '../session-batch.js';
+import { MAX_SESSION_PAGE, type Revocation, type SessionStore } from '../types.js';
 import { LOCKS } from './migrations.js';
 import { int, query, transaction } from './pool.js';
+import { REVOCATION_UPSERT, revocationParams } from './revocations.js';
 
 interface SessionRow {
   id: string;
@@ -40,41 +42,60 @@ export interface PostgresSessionStore extends SessionStore {
   prune(now: number, idleMs: number): Promise<void>;
 }
 
+const LIVE = 'expires_at > $2 AND last_used_at > $3';
+
+/** The revocation feed's row and notification (./revocations.ts), inside the caller's transaction. */
+async function recordRevocation(c: pg.PoolClient, r: Revocation): Promise<void> {
+  await query(c, REVOCATION_UPSERT, revocationParams(r));
+}
+
 export function postgresSessionStore(pool: pg.Pool): PostgresSessionStore {
   return {
-    createSession(s, maxSessions, policy) {
+    createSession(s, maxSessions, policy, revokeUntil) {
       return transaction(pool, async (c) => {
-        if (maxSessions !== null) {
-          await query(c, 'SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCKS.userSessions, s.userId]);
-          // The cap counts only sessions live at the login (SessionStore.createSession), and nothing
-          // sweeps dead ones between prunes: they go first, unreported.
-          await query(c, 'DELETE FROM sessions WHERE user_id = $1 AND (expires_at <= $2 OR last_used_at <= $3)', [
-            s.userId,
-            s.lastUsedAt,
-            s.lastUsedAt - policy.idleMs,
-          ]);
+        const insert = () =>
+          query(
+            c,
+            `INSERT INTO sessions (id, user_id, client_id, generation, rotated_at, created_at, last_used_at, expires_at, device)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+            [s.id, s.userId, s.clientId, s.generation, s.rotatedAt, s.createdAt, s.lastUsedAt, s.expiresAt, s.device],
+          );
+        if (maxSessions === null) {
+          await insert();
+          return { evicted: [] };
         }
-        await query(
-          c,
-          `INSERT INTO sessions (id, user_id, client_id, generation, rotated_at, created_at, last_used_at, expires_at, device)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-          [s.id, s.userId, s.clientId, s.generation, s.rotatedAt, s.createdAt, s.lastUsedAt, s.expiresAt, s.device],
-        );
-        if (maxSessions === null) return { evicted: [] };
+        await query(c, 'SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCKS.userSessions, s.userId]);
+        // The cap counts only sessions live at the login (SessionStore.createSession): dead ones
+        // among the user's oldest CAP_SCAN go first, unreported. Every statement reads a bounded
+        // number of rows on the (user_id, created_at, id) index, whatever the user piled up.
+        const { rows: window } = await query<SessionRow>(c, `SELECT * FROM sessions WHERE user_id = $1 ${BY_AGE} LIMIT $2`, [s.userId, CAP_SCAN]);
+        const live: string[] = [];
+        const dead: string[] = [];
+        for (const r of window) (isSessionLive(toSession(r), s.lastUsedAt, policy.idleMs) ? live : dead).push(r.id);
+        if (dead.length > 0) await query(c, 'DELETE FROM sessions WHERE id = ANY($1)', [dead]);
+        let count = live.length;
+        if (window.length === CAP_SCAN) {
+          const { rows } = await query<{ n: string }>(c, 'SELECT count(*) AS n FROM (SELECT 1 FROM sessions WHERE user_id = $1 LIMIT $2) x', [s.userId, maxSessions + MAX_SESSION_PAGE]);
+          count = int(rows[0]!.n);
+        }
+        await insert();
+        const excess = Math.min(count + 1 - maxSessions, MAX_SESSION_PAGE);
+        if (excess <= 0) return { evicted: [] };
         // The oldest beyond the cap, never the session just created.
         const { rows } = await query<{ id: string }>(
           c,
           `DELETE FROM sessions WHERE id IN (
-             SELECT id FROM sessions WHERE user_id = $1 AND id <> $2 ${BY_AGE}
-             LIMIT greatest(0, (SELECT count(*) FROM sessions WHERE user_id = $1) - $3)
+             SELECT id FROM sessions WHERE user_id = $1 AND id <> $2 ${BY_AGE} LIMIT $3
            ) RETURNING id`,
-          [s.userId, s.id, maxSessions],
+          [s.userId, s.id, excess],
         );
-        return { evicted: rows.map((r) => r.id) };
+        const evicted = rows.map((r) => r.id);
+        if (revokeUntil !== undefined) for (const id of evicted) await recordRevocation(c, { sessionId: id, until: revokeUntil });
+        return { evicted };
       });
     },
 
-    rotate(sessionId, presented, now, policy) {
+    rotate(sessionId, presented, now, policy, revokeUntil) {
       return transaction(pool, async (c) => {
         const { rows } = await query<SessionRow>(c, 'SELECT * FROM sessions WHERE id = $1 FOR UPDATE', [sessionId]);
         const session = rows[0] ? toSession(rows[0]) : null;
@@ -90,6 +111,8 @@ export function postgresSessionStore(pool: pg.Pool): PostgresSessionStore {
         } else if (decision.kind === 'reuse' || decision.kind === 'expired') {
           await query(c, 'DELETE FROM sessions WHERE id = $1', [sessionId]);
         }
+        // Committed with the deletion: a reply lost after COMMIT cannot lose the revocation.
+        if (decision.kind === 'reuse' && revokeUntil !== undefined) await recordRevocation(c, { sessionId, until: revokeUntil, reuse: true });
         return { decision, session: next ?? session };
       });
     },
@@ -99,12 +122,16 @@ export function postgresSessionStore(pool: pg.Pool): PostgresSessionStore {
       return rows[0] ? toSession(rows[0]) : null;
     },
 
-    async listSessions(userId, now, policy) {
-      const { rows } = await query<SessionRow>(
-        pool,
-        `SELECT * FROM sessions WHERE user_id = $1 AND expires_at > $2 AND last_used_at > $3 ${BY_AGE}`,
-        [userId, now, now - policy.idleMs],
-      );
+    async listSessions(userId, now, policy, page) {
+      const limit = pageLimit(page);
+      const after = page?.after;
+      const { rows } = after
+        ? await query<SessionRow>(
+            pool,
+            `SELECT * FROM sessions WHERE user_id = $1 AND ${LIVE} AND (created_at, id COLLATE "C") > ($5, $6 COLLATE "C") ${BY_AGE} LIMIT $4`,
+            [userId, now, now - policy.idleMs, limit, after.createdAt, after.id],
+          )
+        : await query<SessionRow>(pool, `SELECT * FROM sessions WHERE user_id = $1 AND ${LIVE} ${BY_AGE} LIMIT $4`, [userId, now, now - policy.idleMs, limit]);
       return rows.map(toSession);
     },
 
@@ -113,11 +140,10 @@ export function postgresSessionStore(pool: pg.Pool): PostgresSessionStore {
       return rows[0] ? toSession(rows[0]) : null;
     },
 
-    async deleteUserSessions(userId, exceptId) {
-      const { rows } = await query<{ id: string }>(pool, 'DELETE FROM sessions WHERE user_id = $1 AND id IS DISTINCT FROM $2 RETURNING id', [
-        userId,
-        exceptId ?? null,
-      ]);
+    async deleteSessions(userId, sessionIds) {
+      assertBatch(sessionIds);
+      if (sessionIds.length === 0) return [];
+      const { rows } = await query<{ id: string }>(pool, 'DELETE FROM sessions WHERE user_id = $1 AND id = ANY($2) RETURNING id', [userId, sessionIds]);
       return rows.map((r) => r.id);
     },
 

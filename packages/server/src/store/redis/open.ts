@@ -46,7 +46,7 @@ export async function openRedisStores(opts: RedisStoreOptions): Promise<RedisSto
   const keys = keyLayout(opts.prefix ?? DEFAULT_PREFIX);
   const revocations = redisRevocationFeed(client, keys, { target: opts, timeouts });
   return {
-    sessions: redisSessionStore(client, keys),
+    sessions: redisSessionStore(client, keys, { publish: (r) => revocations.add(r) }),
     revocations,
     rateLimits: redisRateLimitStore(client, keys),
     client,

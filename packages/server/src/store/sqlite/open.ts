@@ -19,8 +19,8 @@ export function openSqliteStores(dataDir: string): SqliteStores {
   ensureDataDir(dataDir);
   const main = openSqlite(join(dataDir, 'latchkey.db'), MAIN_SCHEMA, MAIN_COLUMNS, MAIN_AFTER_COLUMNS);
   const secrets = openSqlite(join(dataDir, 'secrets.db'), SECRETS_SCHEMA, SECRETS_COLUMNS);
-  const sessions = sqliteSessionStore(main);
   const revocations = sqliteRevocationFeed(main);
+  const sessions = sqliteSessionStore(main, revocations);
   const accountTokens = sqliteAccountTokenStore(main);
   return {
     users: sqliteUserStore(main),

@@ -13,7 +13,17 @@ const POLL_OVERLAP_MS = 2000;
  * the server runs) by polling for rows newer than the last poll: within a second, as promised
  * for operator actions (issue 13).
  */
-export function sqliteRevocationFeed(db: SqliteDb, now: () => number = Date.now): RevocationFeed & { prune(now: number): number; stop(): void } {
+export interface SqliteRevocationFeed extends RevocationFeed {
+  addMany(rs: Revocation[]): Promise<void>;
+  /** The row alone, for a caller's own transaction (a session store ending sessions); announce after commit. */
+  write(r: Revocation): void;
+  /** Delivers a committed revocation in-process (other processes poll the table). */
+  announce(r: Revocation): void;
+  prune(now: number): number;
+  stop(): void;
+}
+
+export function sqliteRevocationFeed(db: SqliteDb, now: () => number = Date.now): SqliteRevocationFeed {
   const upsert = db.prepare(
     `INSERT INTO revocations (session_id, until, reuse, written_at) VALUES (?, ?, ?, ?)
      ON CONFLICT(session_id) DO UPDATE SET until = max(until, excluded.until), reuse = max(reuse, excluded.reuse), written_at = excluded.written_at`,
@@ -49,6 +59,20 @@ export function sqliteRevocationFeed(db: SqliteDb, now: () => number = Date.now)
   return {
     async add(r) {
       upsert.run(r.sessionId, r.until, r.reuse ? 1 : 0, now());
+      bus.emit('revoked', r, true);
+    },
+    async addMany(rs) {
+      // One transaction: a commit per row made ending 500 sessions block the event loop ~200 ms.
+      const at = now();
+      db.transaction(() => {
+        for (const r of rs) upsert.run(r.sessionId, r.until, r.reuse ? 1 : 0, at);
+      })();
+      for (const r of rs) bus.emit('revoked', r, true);
+    },
+    write(r) {
+      upsert.run(r.sessionId, r.until, r.reuse ? 1 : 0, now());
+    },
+    announce(r) {
       bus.emit('revoked', r, true);
     },
     async loadActive(at) {

@@ -17,7 +17,10 @@ CREATE TABLE IF NOT EXISTS sessions (
   expires_at INTEGER NOT NULL,
   device TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id, created_at);
+-- Keyset pages of one user's sessions in (created_at, id) order read only the page (issue 12);
+-- it replaces the first index on (user_id, created_at).
+DROP INDEX IF EXISTS sessions_by_user;
+CREATE INDEX IF NOT EXISTS sessions_by_user_age ON sessions(user_id, created_at, id);
 CREATE TABLE IF NOT EXISTS revocations (
   session_id TEXT PRIMARY KEY,
   until INTEGER NOT NULL,

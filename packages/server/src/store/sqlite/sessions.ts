@@ -1,6 +1,7 @@
 import { applyRotation, decideRotation, type PresentedToken, type RotationOutcome } from '../../domain/rotation.js';
 import { isSessionLive, type SessionPolicy, type SessionRecord } from '../../domain/session.js';
-import type { SessionStore } from '../types.js';
+import { assertBatch, CAP_SCAN, pageLimit } from '../session-batch.js';
+import { MAX_SESSION_PAGE, type Revocation, type SessionStore } from '../types.js';
 import type { SqliteDb } from './database.js';
 
 interface SessionRow {
@@ -27,39 +28,70 @@ const toSession = (r: SessionRow): SessionRecord => ({
   device: r.device,
 });
 
-export function sqliteSessionStore(db: SqliteDb): SessionStore & { prune(now: number, idleMs: number): number } {
+/** Writes a revocation row inside the caller's transaction, and announces it once committed. */
+export interface SqliteRevocationWriter {
+  write(r: Revocation): void;
+  announce(r: Revocation): void;
+}
+
+export function sqliteSessionStore(db: SqliteDb, revocations: SqliteRevocationWriter): SessionStore & { prune(now: number, idleMs: number): number } {
   const insert = db.prepare(
     `INSERT INTO sessions (id, user_id, client_id, generation, rotated_at, created_at, last_used_at, expires_at, device)
      VALUES (@id, @userId, @clientId, @generation, @rotatedAt, @createdAt, @lastUsedAt, @expiresAt, @device)`,
   );
   const get = db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE id = ?');
-  const byUser = db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE user_id = ? ORDER BY created_at, id');
+  // Keyset pages on the (user_id, created_at, id) index: each statement reads at most a page.
+  const LIVE = 'expires_at > @now AND last_used_at > @idleBefore';
+  const firstPage = db.prepare<{ userId: string; now: number; idleBefore: number; limit: number }, SessionRow>(
+    `SELECT * FROM sessions WHERE user_id = @userId AND ${LIVE} ORDER BY created_at, id LIMIT @limit`,
+  );
+  const nextPage = db.prepare<{ userId: string; now: number; idleBefore: number; limit: number; createdAt: number; id: string }, SessionRow>(
+    `SELECT * FROM sessions WHERE user_id = @userId AND (created_at, id) > (@createdAt, @id) AND ${LIVE} ORDER BY created_at, id LIMIT @limit`,
+  );
+  const oldest = db.prepare<[string, number], SessionRow>('SELECT * FROM sessions WHERE user_id = ? ORDER BY created_at, id LIMIT ?');
+  const countUpTo = db.prepare<[string, number], { n: number }>('SELECT count(*) AS n FROM (SELECT 1 FROM sessions WHERE user_id = ? LIMIT ?)');
   const del = db.prepare('DELETE FROM sessions WHERE id = ?');
+  const delMine = db.prepare('DELETE FROM sessions WHERE id = ? AND user_id = ?');
   const update = db.prepare('UPDATE sessions SET generation = ?, rotated_at = ?, last_used_at = ? WHERE id = ?');
   const prune = db.prepare('DELETE FROM sessions WHERE expires_at <= ? OR last_used_at <= ?');
-  const dropUsersDead = db.prepare('DELETE FROM sessions WHERE user_id = ? AND (expires_at <= ? OR last_used_at <= ?)');
 
-  const create = db.transaction((s: SessionRecord, max: number | null, idleMs: number): string[] => {
-    // The cap counts only sessions live at the login (SessionStore.createSession); the user's dead
-    // ones go first, unreported, so they can neither take a live session's place nor be counted.
-    if (max !== null) dropUsersDead.run(s.userId, s.lastUsedAt, s.lastUsedAt - idleMs);
+  const create = db.transaction((s: SessionRecord, max: number | null, idleMs: number, revokeUntil?: number): string[] => {
+    if (max === null) {
+      insert.run(s);
+      return [];
+    }
+    // The cap counts only sessions live at the login (SessionStore.createSession): the user's dead
+    // ones among the oldest CAP_SCAN go first, unreported. Bounded whatever the user piled up.
+    const window = oldest.all(s.userId, CAP_SCAN);
+    const live: string[] = [];
+    let dead = 0;
+    for (const r of window) {
+      if (isSessionLive(toSession(r), s.lastUsedAt, idleMs)) live.push(r.id);
+      else {
+        del.run(r.id);
+        dead++;
+      }
+    }
+    const count = window.length < CAP_SCAN ? live.length : countUpTo.get(s.userId, max + MAX_SESSION_PAGE)!.n;
     insert.run(s);
-    if (max === null) return [];
-    const all = byUser.all(s.userId);
-    const excess = all.length - max;
+    const excess = Math.min(count + 1 - max, MAX_SESSION_PAGE);
     if (excess <= 0) return [];
-    const evicted = all.filter((r) => r.id !== s.id).slice(0, excess).map((r) => r.id);
-    for (const id of evicted) del.run(id);
+    const evicted = live.length >= excess ? live.slice(0, excess) : oldest.all(s.userId, excess + dead + 1).map((r) => r.id).filter((id) => id !== s.id).slice(0, excess);
+    for (const id of evicted) {
+      del.run(id);
+      if (revokeUntil !== undefined) revocations.write({ sessionId: id, until: revokeUntil });
+    }
     return evicted;
   });
 
-  const rotate = db.transaction((sid: string, presented: PresentedToken, now: number, policy: SessionPolicy): RotationOutcome => {
+  const rotate = db.transaction((sid: string, presented: PresentedToken, now: number, policy: SessionPolicy, revokeUntil?: number): RotationOutcome => {
     const row = get.get(sid);
     const session = row ? toSession(row) : null;
     const decision = decideRotation(session, presented, now, policy);
     const next = session && applyRotation(session, decision, now);
     if (next) update.run(next.generation, next.rotatedAt, next.lastUsedAt, sid);
     else if (decision.kind === 'reuse' || decision.kind === 'expired') del.run(sid);
+    if (decision.kind === 'reuse' && revokeUntil !== undefined) revocations.write({ sessionId: sid, until: revokeUntil, reuse: true });
     return { decision, session: next ?? session };
   });
 
@@ -70,38 +102,35 @@ export function sqliteSessionStore(db: SqliteDb): SessionStore & { prune(now: nu
     return toSession(row);
   });
 
-  const deleteAll = db.transaction((userId: string, exceptId?: string): string[] => {
-    const ids = byUser
-      .all(userId)
-      .map((r) => r.id)
-      .filter((id) => id !== exceptId);
-    for (const id of ids) del.run(id);
-    return ids;
-  });
+  const deleteMany = db.transaction((userId: string, ids: string[]): string[] => ids.filter((id) => delMine.run(id, userId).changes > 0));
 
   return {
-    async createSession(s, max, policy) {
+    async createSession(s, max, policy, revokeUntil) {
       // IMMEDIATE takes the write lock up front so two processes on one file cannot both pass the cap check.
-      return { evicted: create.immediate(s, max, policy.idleMs) };
+      const evicted = create.immediate(s, max, policy.idleMs, revokeUntil);
+      if (revokeUntil !== undefined) for (const id of evicted) revocations.announce({ sessionId: id, until: revokeUntil });
+      return { evicted };
     },
-    async rotate(sid, presented, now, policy) {
-      return rotate.immediate(sid, presented, now, policy);
+    async rotate(sid, presented, now, policy, revokeUntil) {
+      const out = rotate.immediate(sid, presented, now, policy, revokeUntil);
+      if (out.decision.kind === 'reuse' && revokeUntil !== undefined) revocations.announce({ sessionId: sid, until: revokeUntil, reuse: true });
+      return out;
     },
     async getSession(sid) {
       const r = get.get(sid);
       return r ? toSession(r) : null;
     },
-    async listSessions(userId, now, policy) {
-      return byUser
-        .all(userId)
-        .map(toSession)
-        .filter((s) => isSessionLive(s, now, policy.idleMs));
+    async listSessions(userId, now, policy, page) {
+      const q = { userId, now, idleBefore: now - policy.idleMs, limit: pageLimit(page) };
+      const rows = page?.after ? nextPage.all({ ...q, createdAt: page.after.createdAt, id: page.after.id }) : firstPage.all(q);
+      return rows.map(toSession);
     },
     async deleteSession(sid) {
       return deleteOne.immediate(sid);
     },
-    async deleteUserSessions(userId, exceptId) {
-      return deleteAll.immediate(userId, exceptId);
+    async deleteSessions(userId, ids) {
+      assertBatch(ids);
+      return deleteMany.immediate(userId, ids);
     },
     prune(now, idleMs) {
       return prune.run(now, now - idleMs).changes;
