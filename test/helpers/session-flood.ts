@@ -15,6 +15,7 @@ import { openSqliteStores } from '../../packages/server/src/store/sqlite/open.js
 import { openRedisStores } from '../../packages/server/src/store/redis/open.js';
 import pg from 'pg';
 import { newSessionId, sessionTag } from '../../packages/server/src/domain/ids.js';
+import { TEST_SECRETS_KEY } from './secrets.js';
 
 const policy = { graceMs: 10_000, idleMs: 7 * 86_400_000 };
 
@@ -170,9 +171,12 @@ export async function runFlood(store: FloodStore, n: number): Promise<FloodFigur
   const db = await createTestDatabase();
   const redis = store === 'redis' ? await startRedis() : null;
   const admin = redis ? new Redis(redis.url) : null;
-  const env: Record<string, string> = { ...LONG_REQUESTS, LATCHKEY_DATABASE_URL: db.url, LATCHKEY_ISSUER: 'http://latchkey.test', ...(redis ? { LATCHKEY_REDIS_URL: redis.url } : {}) };
-  const servers = [await spawnServer(env), await spawnServer(env)];
+  const env: Record<string, string> = { ...LONG_REQUESTS, LATCHKEY_DATABASE_URL: db.url, LATCHKEY_SECRETS_KEY: TEST_SECRETS_KEY, LATCHKEY_ISSUER: 'http://latchkey.test', ...(redis ? { LATCHKEY_REDIS_URL: redis.url } : {}) };
+  const servers: ChildServer[] = [];
   try {
+    // Inside the try: a server that fails to start must not leave Redis and the database behind
+    // (their handles would keep this test file's process alive).
+    for (let i = 0; i < 2; i++) servers.push(await spawnServer(env));
     const f = await explained(servers, () => flood(n, servers[0]!.url, servers[1]!.url, async (userId) => {
       if (redis) {
         const stores = await openRedisStores({ url: redis.url, timeouts: { commandTimeoutMs: 10_000 } });

@@ -673,12 +673,14 @@ describe('coverage: 503 with the stores down, and the 500 body', () => {
     await drive(D, 'GET', '/auth/sessions', 503, { token: u.access_token, ...unavailable });
     await drive(D, 'DELETE', `/auth/sessions/${sessionId}`, 503, { token: u.access_token, ...unavailable });
     await drive(D, 'DELETE', '/auth/sessions', 503, { token: u.access_token, ...unavailable });
-    await drive(D, 'POST', '/auth/logout', 503, { token: u.access_token, ...unavailable });
     await drive(D, 'POST', '/auth/email/verify', 503, { json: { token: 'A'.repeat(43) }, ...unavailable });
     await drive(D, 'POST', '/auth/email/verify/resend', 503, { token: u.access_token, ...unavailable });
     await drive(D, 'POST', '/auth/password', 503, { token: u.access_token, json: { current_password: password, new_password: 'a brand new passphrase' }, ...unavailable });
     await drive(D, 'POST', '/auth/email', 503, { token: u.access_token, json: { new_email: uniqueEmail(), password }, ...unavailable });
     await drive(D, 'DELETE', '/auth/me', 503, { token: u.access_token, json: { password }, ...unavailable });
+    // Last of the Bearer calls: a logout revokes the session in this instance first (issue 12:
+    // before the store is asked to end it), so this access token is refused from here on.
+    await drive(D, 'POST', '/auth/logout', 503, { token: u.access_token, ...unavailable });
     await drive(D, 'POST', '/auth/password/forgot', 503, { json: { email: u.email }, ...unavailable });
     await drive(D, 'POST', '/auth/password/reset', 503, { json: { token: 'A'.repeat(43), password: 'a brand new passphrase' }, ...unavailable });
     const health = await drive(D, 'GET', '/healthz', 503);

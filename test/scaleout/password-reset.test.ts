@@ -2,6 +2,7 @@
 // server. A reset through one instance ends every session of the user: their access tokens are
 // refused at once on every instance (the revocation feed), their refresh tokens get invalid_grant.
 import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
 import { after, before, describe, it } from 'node:test';
 import { call, refresh, signup, uniqueEmail } from '../helpers/http.js';
 import { createTestDatabase, ensurePostgres, type TestDatabase } from '../harness/postgres.js';
@@ -57,6 +58,15 @@ describe('password reset across three instances (Redis + PostgreSQL)', { timeout
       assert.equal(rr.body.error, 'invalid_grant');
     }
     assert.equal((await call(fleet.next(), 'POST', '/auth/login', { json: { email, password: 'a fresh passphrase 77' } })).status, 200);
+    // The per-address reset counter (and every other key) names the address only by a hash.
+    const r2 = new Redis(redis.url);
+    try {
+      const keys = await r2.keys('*');
+      assert.ok(keys.some((k) => k.includes('forgot:email:')), 'the per-address counter exists');
+      assert.ok(!keys.some((k) => k.toLowerCase().includes(email.toLowerCase())), 'no Redis key holds the address');
+    } finally {
+      r2.disconnect();
+    }
     const reuse = await call(fleet.instances[0]!.url, 'POST', '/auth/password/reset', { json: { token: mail.token, password: 'a fresh passphrase 78' } });
     assert.equal(reuse.body.reason, 'link_token_invalid', 'used up on every instance');
   });

@@ -9,7 +9,7 @@ import type { UserRecord } from '../store/types.js';
 import type { AuthContext } from './context.js';
 import { VERIFY_LINK_TTL_MS } from './email-verification.js';
 import { loginThrottle } from './login-throttle.js';
-import { applyNewPassword, assertAcceptablePassword } from './password-reset.js';
+import { applyNewPassword, assertAcceptablePassword, forgotAddressKey } from './password-reset.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { queuedHashing } from './credentials.js';
 import { endAllSessions } from './sessions.js';
@@ -73,7 +73,7 @@ export async function deleteAccount(ctx: AuthContext, userId: string, password: 
   // A login that was past its password check when the row went may have made a session since.
   await endAllSessions(ctx, userId, undefined, 'account_deleted');
   // Rate-limit keys derived from this account (the login throttle's were reset by the password check).
-  await Promise.all([ctx.stores.rateLimits.reset(`verify-resend:${userId}`), ctx.stores.rateLimits.reset(`forgot:email:${user.email}`)]);
+  await Promise.all([ctx.stores.rateLimits.reset(`verify-resend:${userId}`), ctx.stores.rateLimits.reset(forgotAddressKey(user.email))]);
   ctx.mailer.sendNotice('account_deleted', user.email);
   ctx.events({ event: 'account.deleted', userId, ip, reason: `${ended.length} sessions ended` });
 }

@@ -30,8 +30,8 @@ export const ACCOUNT_CEILING_FACTOR = 10;
 export const KNOWN_SOURCE_MS = 30 * 86_400_000;
 const LOGINS_DESCRIPTION = 'too many logins to this account; retry later';
 
-/** Keys hold a hash of the email, so the rate-limit store holds no address in clear. */
-function accountId(email: string): string {
+/** Keys hold a hash of the email, so the rate-limit store holds no address in clear (every limiter keyed by an address uses it). */
+export function accountId(email: string): string {
   return createHash('sha256').update(email).digest('base64url').slice(0, 22);
 }
 

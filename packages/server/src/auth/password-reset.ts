@@ -11,7 +11,7 @@ import { checkNewPassword } from '../domain/password-policy.js';
 import type { UserRecord } from '../store/types.js';
 import { passwordPolicy } from './common-passwords.js';
 import type { AuthContext } from './context.js';
-import { sourceOf } from './login-throttle.js';
+import { accountId, sourceOf } from './login-throttle.js';
 import { hashPassword } from './passwords.js';
 import { queuedHashing } from './credentials.js';
 import { endAllSessions } from './sessions.js';
@@ -49,7 +49,7 @@ export async function forgotPassword(ctx: AuthContext, rawEmail: string, ip: str
   const work = new Promise<void>((r) => setImmediate(r)).then(async () => {
     try {
       // Counted per address whether or not it has an account, so the limit tells nothing either.
-      const { count } = await ctx.stores.rateLimits.hit(`forgot:email:${email}`, WINDOW_MS, now);
+      const { count } = await ctx.stores.rateLimits.hit(forgotAddressKey(email), WINDOW_MS, now);
       if (count > RESET_ADDRESS_LIMIT) {
         ctx.events({ event: 'password.reset_throttled', ip, reason: 'address' });
         return;
@@ -93,6 +93,11 @@ export function assertAcceptablePassword(password: string, email: string): void 
 }
 
 /** POST /auth/password/reset. */
+/** The per-address reset counter: a hash of the address, never the address itself, in the rate-limit store. */
+export function forgotAddressKey(email: string): string {
+  return `forgot:email:${accountId(email)}`;
+}
+
 export async function resetPassword(ctx: AuthContext, token: string, password: string): Promise<void> {
   const hash = hashLinkToken(token);
   const refuse = () => {

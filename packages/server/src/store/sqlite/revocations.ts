@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Revocation, RevocationFeed } from '../types.js';
 import type { SqliteDb } from './database.js';
@@ -24,15 +25,17 @@ export interface SqliteRevocationFeed extends RevocationFeed {
 }
 
 export function sqliteRevocationFeed(db: SqliteDb, now: () => number = Date.now): SqliteRevocationFeed {
-  const upsert = db.prepare(
-    `INSERT INTO revocations (session_id, until, reuse, written_at) VALUES (?, ?, ?, ?)
-     ON CONFLICT(session_id) DO UPDATE SET until = max(until, excluded.until), reuse = max(reuse, excluded.reuse), written_at = excluded.written_at`,
+  const writer = randomUUID();
+  const upsertRow = db.prepare(
+    `INSERT INTO revocations (session_id, until, reuse, written_at, writer) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT(session_id) DO UPDATE SET until = max(until, excluded.until), reuse = max(reuse, excluded.reuse), written_at = excluded.written_at, writer = excluded.writer`,
   );
+  const upsert = { run: (sessionId: string, until: number, reuse: number, at: number) => upsertRow.run(sessionId, until, reuse, at, writer) };
   const active = db.prepare<[number], { session_id: string; until: number; reuse: number }>(
     'SELECT session_id, until, reuse FROM revocations WHERE until > ?',
   );
-  const writtenSince = db.prepare<[number, number], { session_id: string; until: number; reuse: number }>(
-    'SELECT session_id, until, reuse FROM revocations WHERE written_at >= ? AND until > ?',
+  const writtenSince = db.prepare<[number, number, string], { session_id: string; until: number; reuse: number }>(
+    'SELECT session_id, until, reuse FROM revocations WHERE written_at >= ? AND until > ? AND writer <> ?',
   );
   const prune = db.prepare('DELETE FROM revocations WHERE until <= ?');
   const bus = new EventEmitter();
@@ -48,8 +51,8 @@ export function sqliteRevocationFeed(db: SqliteDb, now: () => number = Date.now)
   const poll = () => {
     const t = now();
     try {
-      // Own revocations come back too; adding one twice changes nothing.
-      for (const r of writtenSince.all(lastPoll - POLL_OVERLAP_MS, t)) bus.emit('revoked', toRevocation(r), true);
+      // Only other processes' rows: this feed announced its own in-process when it wrote them.
+      for (const r of writtenSince.all(lastPoll - POLL_OVERLAP_MS, t, writer)) bus.emit('revoked', toRevocation(r), true);
       lastPoll = t;
     } catch {
       // The file is busy or gone for a moment: the next poll reads the same window again.
