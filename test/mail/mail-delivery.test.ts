@@ -116,6 +116,21 @@ describe('mail delivery', () => {
       await mailer.close();
     }
   });
+
+  it('scale-out without LATCHKEY_SMTP_URL: a warning, and no link (no token) in the log', async () => {
+    const log = capturedLogger();
+    const mailer = createMailer(loadConfig({ PORT: '4000', LATCHKEY_REDIS_URL: 'redis://127.0.0.1:1' }), log.logger, Date.now);
+    try {
+      assert.ok(log.lines().some((l) => l.level === 40 && /not delivered/.test(String(l.msg))), 'warned at start');
+      mailer.sendLink('reset_password', 'dee@example.com', TOKEN);
+      assert.ok(await mailer.queue.drained(2000));
+      assert.equal(mailer.outbox!.list()[0]?.to, 'dee@example.com', 'kept for the loopback-only demo listing');
+      assert.ok(log.lines().some((l) => l.mail === 'reset_password'), 'the message is logged');
+      assert.ok(!log.raw().includes(TOKEN) && !log.raw().includes('dee@example.com'), 'neither the token nor the address');
+    } finally {
+      await mailer.close();
+    }
+  });
 });
 
 describe('the dev outbox in the demo', () => {

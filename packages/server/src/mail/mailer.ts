@@ -28,7 +28,9 @@ export interface Mailer {
 }
 
 export function createMailer(config: Config, logger: Logger, now: () => number = Date.now): Mailer {
-  const outbox = config.smtpUrl === null ? devOutbox(logger, now) : null;
+  // Links reach the log only in the embedded default (no Redis, no PostgreSQL): a developer's console.
+  const embedded = config.redisUrl === null && config.redisClusterNodes === null && config.databaseUrl === null;
+  const outbox = config.smtpUrl === null ? devOutbox(logger, now, { logLinks: embedded }) : null;
   const transport = outbox ?? smtpTransport({ url: config.smtpUrl!, user: config.smtpUser, password: config.smtpPassword, from: config.mailFrom });
   const queue = new MailQueue(transport, logger, {
     retryBaseMs: 1000,

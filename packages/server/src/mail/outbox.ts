@@ -22,15 +22,22 @@ export interface DevOutbox extends MailTransport {
   list(): OutboxEntry[];
 }
 
-export function devOutbox(logger: Logger, now: () => number): DevOutbox {
+/**
+ * `logLinks`: only in the embedded shape. A scale-out deployment without SMTP is a configuration
+ * mistake, and its logs (shipped, kept, read by many) must not hold reset links that sign in as
+ * their recipients: it gets one warning at start and messages logged without their link.
+ */
+export function devOutbox(logger: Logger, now: () => number, opts: { logLinks: boolean } = { logLinks: true }): DevOutbox {
   const kept: OutboxEntry[] = [];
+  if (!opts.logLinks) logger.warn('no LATCHKEY_SMTP_URL set: account mail (verification, password reset) is not delivered; set it for this deployment');
   return {
     name: 'outbox',
     async send(m) {
       kept.unshift({ id: m.id, kind: m.kind, to: m.to, subject: m.subject, text: m.text, link: m.link, at: new Date(now()).toISOString() });
       kept.length = Math.min(kept.length, OUTBOX_SIZE);
       // The link, not the address: the log is for the developer at the console.
-      logger.info({ mailId: m.id, mail: m.kind, link: m.link }, 'dev outbox: message (no LATCHKEY_SMTP_URL set)');
+      if (opts.logLinks) logger.info({ mailId: m.id, mail: m.kind, link: m.link }, 'dev outbox: message (no LATCHKEY_SMTP_URL set)');
+      else logger.warn({ mailId: m.id, mail: m.kind }, 'account mail not delivered: no LATCHKEY_SMTP_URL set');
     },
     list: () => kept.slice(),
     async close() {},
