@@ -15,3 +15,4 @@ export * from './redis/connection-options.js';
 export * from './redis/revocation-protocol.js';
 export * from './reasons.js';
 export * from './redis/lifecycle.js';
+export * from './dpop/index.js';

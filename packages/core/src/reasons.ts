@@ -17,6 +17,15 @@ export const REASONS = [
   /** The refresh token belongs to another client_id. */
   'client_mismatch',
   'grant_type_unsupported',
+  // DPoP (RFC 9449, issue 11).
+  /** A genuine refresh token of a key-bound session came with another key's proof, or none: a copy. The session was revoked. */
+  'dpop_key_mismatch',
+  /** The DPoP proof is malformed, badly signed, for another request, too old, from the future or replayed (`invalid_dpop_proof`). */
+  'dpop_proof_invalid',
+  /** LATCHKEY_DPOP=required and the request carried no DPoP proof (`invalid_dpop_proof`). */
+  'dpop_proof_required',
+  /** The proof lacks a current server nonce: retry with the `DPoP-Nonce` header's value (`use_dpop_nonce`, RFC 9449 §8). */
+  'dpop_nonce_required',
   'client_unknown',
   // Sign-up and login.
   'credentials_invalid',
@@ -50,6 +59,8 @@ export const REASONS = [
   'access_token_missing',
   /** The access token failed verification (signature, claims, time, client). */
   'access_token_invalid',
+  /** A DPoP-bound access token came as Bearer, or without a valid proof by its key (RFC 9449 §7). */
+  'access_token_bound',
   /** The access token's session was revoked: logout, ended session, refresh-token reuse. */
   'session_revoked',
   // The management listener's admin API.

@@ -22,6 +22,8 @@ export interface AccessTokenClaims {
   sid: string;
   nbf?: number;
   scope?: string;
+  /** RFC 9449 §6.1: present on DPoP-bound tokens. */
+  cnf?: { jkt: string };
   [k: string]: unknown;
 }
 
@@ -142,6 +144,14 @@ function isNumericDate(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0;
 }
 
+const JKT_RE = /^[A-Za-z0-9_-]{43}$/;
+
+function isKeyConfirmation(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const keys = Object.keys(v);
+  return keys.length === 1 && keys[0] === 'jkt' && JKT_RE.test(String((v as { jkt: unknown }).jkt));
+}
+
 function isNonEmptyString(v: unknown): v is string {
   return typeof v === 'string' && v.length > 0 && v.length <= 1024;
 }
@@ -154,6 +164,8 @@ export function checkClaims(c: Record<string, unknown>, opts: VerifyOptions): Ac
     if (!isNonEmptyString(c[name])) throw new TokenError('bad_claims');
   }
   if (c.scope !== undefined && typeof c.scope !== 'string') throw new TokenError('bad_claims');
+  // RFC 9449 §6.1: a bound token names its key's SHA-256 thumbprint and nothing else we would ignore.
+  if (c.cnf !== undefined && !isKeyConfirmation(c.cnf)) throw new TokenError('bad_claims');
   if (c.iss !== opts.issuer) throw new TokenError('wrong_issuer');
   const aud = c.aud;
   const audOk =
