@@ -12,6 +12,8 @@ export type SecurityEventName =
   /** Many of one user's sessions ended at once (end all, disabled account): one event per batch, with `count`. */
   | 'sessions.revoked'
   | 'session.reuse_detected'
+  | 'session.key_mismatch'
+  | 'dpop.proof_refused'
   | 'session.future_generation'
   | 'session.expired'
   | 'login.disabled_account'

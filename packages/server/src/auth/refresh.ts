@@ -44,6 +44,14 @@ export async function refresh(ctx: AuthContext, refreshToken: string, clientId: 
       ctx.metrics.refresh('reuse');
       return Errors.refreshReuse();
     }
+    case 'key_mismatch': {
+      // RFC 9449 §5: the session is bound to a key and this token came with another key's proof,
+      // or none. Only a copy does that; the store revoked the session (reuse-flagged) in the same step.
+      revokedHere(ctx, [claims.sessionId], { reuse: true });
+      ctx.events({ event: 'session.key_mismatch', sessionId, userId, clientId, generation });
+      ctx.metrics.refresh('key_mismatch');
+      return Errors.keyMismatch();
+    }
     case 'future':
       ctx.events({ event: 'session.future_generation', sessionId, userId, clientId, generation });
       ctx.metrics.refresh('future');

@@ -57,6 +57,7 @@ export const Errors = {
   refreshReuse: () => new AuthError('invalid_grant', 'refresh_token_reused', DESCRIPTIONS.refreshReuse),
   sessionEnded: () => new AuthError('invalid_grant', 'session_ended', DESCRIPTIONS.sessionEnded),
   sessionExpired: () => new AuthError('invalid_grant', 'session_expired', DESCRIPTIONS.sessionExpired),
+  keyMismatch: () => new AuthError('invalid_grant', 'dpop_key_mismatch', 'refresh token used without its session’s DPoP key; session revoked'),
   wrongClient: () => new AuthError('invalid_grant', 'client_mismatch', 'refresh token was issued to another client'),
   unsupportedGrant: () => new AuthError('unsupported_grant_type', 'grant_type_unsupported', 'only grant_type=refresh_token is supported'),
   unknownClient: () => new AuthError('invalid_client', 'client_unknown', 'unknown client_id'),
