@@ -41,8 +41,11 @@ export class DpopError extends Error {
 export interface DpopExpectations {
   /** The request's method (§4.3 check 8). */
   htm: string;
-  /** The request's public URL; compared after normalisation, without query and fragment (check 9). */
-  htu: string;
+  /**
+   * The request's public URL; compared after normalisation, without query and fragment (check 9).
+   * Several when one server answers at several equivalent URLs (localhost and its loopback addresses).
+   */
+  htu: string | readonly string[];
   /** Seconds a proof is accepted after its `iat` (check 11). */
   maxAgeSec: number;
   /** Seconds of clock skew tolerated, both ways. */
@@ -170,8 +173,9 @@ export function verifyDpopProof(proof: unknown, expect: DpopExpectations): Verif
   if (typeof htm !== 'string' || typeof htu !== 'string') throw new DpopError('bad_claims');
   if (typeof iat !== 'number' || !Number.isInteger(iat) || iat < 0) throw new DpopError('bad_claims');
   if (htm !== expect.htm) throw new DpopError('wrong_htm');
-  const want = normalizeHtu(expect.htu);
-  if (want === null || normalizeHtu(htu) !== want) throw new DpopError('wrong_htu');
+  const got = normalizeHtu(htu);
+  const wanted = typeof expect.htu === 'string' ? [expect.htu] : expect.htu;
+  if (got === null || !wanted.some((w) => normalizeHtu(w) === got)) throw new DpopError('wrong_htu');
   const nowSec = expect.now() / 1000;
   if (iat > nowSec + expect.leewaySec) throw new DpopError('future');
   if (iat < nowSec - expect.maxAgeSec - expect.leewaySec) throw new DpopError('stale');

@@ -62,6 +62,8 @@ export interface SecurityEvent {
   activatesAt?: number;
   /** sessions.revoked: how many in this batch. */
   count?: number;
+  /** session.created: whether the session is bound to a DPoP key (issue 11). */
+  dpop?: boolean;
 }
 
 export type SecurityEventSink = (e: SecurityEvent) => void;
