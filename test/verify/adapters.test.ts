@@ -349,3 +349,36 @@ describe('adapter: fastify specifics', () => {
     assert.equal(r.body?.sub, 'user-1');
   });
 });
+
+describe('adapter: express specifics', () => {
+  let server: TestServer;
+  let verifier: Verifier;
+  let srv: http.Server;
+  let url: string;
+  before(async () => {
+    server = await startServer();
+    verifier = createVerifier({ issuer: server.issuer, audience: server.audience, fetch: server.fetch });
+    const guard = latchkeyExpress({ verifier, publicUrl: 'https://api.public.example' });
+    // What Express does for `app.use('/api', guard)`: the mount path leaves req.url, originalUrl keeps it.
+    srv = http.createServer((req, res) => {
+      const r = req as http.IncomingMessage & { originalUrl?: string };
+      r.originalUrl = req.url;
+      req.url = (req.url ?? '/').slice('/api'.length) || '/';
+      guard(r, res, () => res.end('{"ok":true}'));
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await new Promise<void>((r) => srv.close(() => r()));
+    await verifier.close();
+    await server.close();
+  });
+
+  test('under a mount path the proof names the whole path (req.originalUrl)', async () => {
+    const key = proofKey('ES256');
+    const token = signBound(server, key.jkt);
+    assert.equal((await callDpop(`${url}/api/orders`, token, key, { htu: 'https://api.public.example/api/orders' })).status, 200);
+    assertProofRefused(await callDpop(`${url}/api/orders`, token, key, { htu: 'https://api.public.example/orders' }), 'path without the mount');
+  });
+});
