@@ -90,6 +90,13 @@ export interface Verifier {
   close(): Promise<void>;
 }
 
+/** A header as frameworks hand it over: the value, undefined when absent, null when it came more than once. */
+function single(h: string | readonly string[] | undefined): string | undefined | null {
+  if (h === undefined || typeof h === 'string') return h;
+  if (h.length === 0) return undefined;
+  return h.length === 1 ? h[0] : null;
+}
+
 /** After a failed cold-start fetch, callers in this window share the failure instead of each fetching. */
 const COLD_RETRY_MS = 1000;
 
@@ -296,11 +303,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
    * skips its own signature check, never this.
    */
   function checkProof(token: string, jkt: string, req: RequestCredentials): void {
-    const { dpop } = req;
+    const dpop = single(req.dpop);
     if (dpop === undefined || dpop === '') throw proofError('proof_missing');
     // §4.3 check 1: exactly one DPoP header. Node joins repeated headers with ", "; a comma is in
     // no proof's alphabet, so one in the value means several proofs.
-    if (typeof dpop !== 'string' || dpop.includes(',')) throw proofError('proof_multiple');
+    if (dpop === null || dpop.includes(',')) throw proofError('proof_multiple');
     let proof;
     try {
       proof = verifyDpopProof(dpop, { htm: req.method, htu: req.url, maxAgeSec: dpopMaxAgeSec, leewaySec: opts.leewaySec, now, accessToken: token });
@@ -322,8 +329,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
     },
 
     async verifyRequest(req: RequestCredentials): Promise<VerifiedClaims> {
-      if (Array.isArray(req.authorization)) throw new VerifyError('invalid_token', 'authorization_multiple');
-      const creds = credentialsFrom(req.authorization);
+      const authorization = single(req.authorization);
+      if (authorization === null) throw new VerifyError('invalid_token', 'authorization_multiple');
+      const creds = credentialsFrom(authorization);
       if (creds === null) throw new VerifyError('invalid_token', 'missing_token');
       if (creds.scheme === 'Bearer') {
         const claims = await verifyToken(creds.token);
