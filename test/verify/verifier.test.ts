@@ -820,5 +820,7 @@ describe('verify: DPoP-bound access tokens (RFC 9449 §7)', () => {
     await proofRefused(first, 'proof_replayed', v);
     await v.verifyRequest(dpopRequest(token, es, { iat: t }));
     await v.close();
+    // Replay protection cannot be switched off.
+    assert.throws(() => createVerifier({ issuer: server.issuer, audience: server.audience, dpopReplayCacheSize: 0 }), TypeError);
   });
 });

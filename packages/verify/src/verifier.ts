@@ -231,7 +231,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
   );
   const dpopMaxAgeSec = positive('dpopMaxAgeSec', options.dpopMaxAgeSec ?? 60);
   // Remembered for as long as verifyDpopProof would accept the proof: max age plus leeway.
-  const proofsSeen = new ProofReplayCache(dpopMaxAgeSec + opts.leewaySec, Math.max(1, positive('dpopReplayCacheSize', options.dpopReplayCacheSize ?? 100_000, true)));
+  const replayCacheSize = positive('dpopReplayCacheSize', options.dpopReplayCacheSize ?? 100_000, true);
+  // No "0 disables" here, unlike cacheSize: without it a captured proof could be replayed.
+  if (replayCacheSize < 1) throw new TypeError('createVerifier: dpopReplayCacheSize must be at least 1');
+  const proofsSeen = new ProofReplayCache(dpopMaxAgeSec + opts.leewaySec, replayCacheSize);
   const revoked = new RevocationSet(now, opts.leewaySec * 1000);
   const follower = options.revocations ? new RevocationFollower(options.revocations, revoked, now, COLD_RETRY_MS) : null;
 
@@ -312,7 +315,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     try {
       proof = verifyDpopProof(dpop, { htm: req.method, htu: req.url, maxAgeSec: dpopMaxAgeSec, leewaySec: opts.leewaySec, now, accessToken: token });
     } catch (e) {
-      // `replayed` and `use_nonce` are never thrown here (no nonce on resource servers, §8; replay is ours, below).
+      // `replayed` and `use_nonce` are never thrown here (no nonce asked on resource servers, §9; replay is ours, below).
       if (e instanceof DpopError) throw proofError(e.reason === 'replayed' || e.reason === 'use_nonce' ? 'proof_malformed' : `proof_${e.reason}`);
       throw e;
     }
