@@ -132,6 +132,9 @@ describe('verifyDpopProof: refusals', () => {
     const small = generateKeyPairSync('rsa', { modulusLength: 1024 });
     const k: ProofKey = { alg: 'RS256', privateKey: small.privateKey, jwk: small.publicKey.export({ format: 'jwk' }), jkt: '' };
     refused(makeProof(k, { iat: T0 }), 'bad_jwk');
+    // Imported keys are remembered by thumbprint; a refused one must not be.
+    refused(makeProof(k, { iat: T0 }), 'bad_jwk');
+    refused(p({ header: { jwk: { ...es.jwk, y: es.jwk.x } } }), 'bad_jwk');
   });
 
   it('a signature by another key than the jwk, or over other content', () => {
