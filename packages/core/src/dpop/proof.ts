@@ -6,6 +6,7 @@ import { constants, createHash, createPublicKey, verify, type JsonWebKey, type K
 import { decodeBase64urlStrict } from '../jwt/base64url.js';
 import { parseStrictJsonObject, StrictJsonError } from '../jwt/strict-json.js';
 import { jwkThumbprint } from '../jwt/thumbprint.js';
+import { Lru } from '../jwt/lru.js';
 import { normalizeHtu } from './htu.js';
 
 export const DPOP_TYP = 'dpop+jwt';
@@ -68,6 +69,9 @@ export interface VerifiedProof {
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
+/** Proof keys already imported, by RFC 7638 thumbprint. */
+const importedKeys = new Lru<string, KeyObject>(4096);
+
 /** The public key a proof's `jwk` names, if it is a public key that fits `alg` (check 7: no private members). */
 function proofKey(alg: DpopAlg, jwk: unknown): { key: KeyObject; jkt: string } | null {
   if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) return null;
@@ -93,10 +97,18 @@ function proofKey(alg: DpopAlg, jwk: unknown): { key: KeyObject; jkt: string } |
   }
   // Members that must be canonical base64url, so that one key has exactly one thumbprint.
   for (const m of ['x', 'y', 'n', 'e'] as const) if (pub[m] !== undefined && !decodeBase64urlStrict(pub[m]!)) return null;
+  const jkt = jwkThumbprint(pub);
+  // A client signs every proof with the same key, and importing it costs as much as the
+  // signature check (P-256: the point is decompressed and validated, ~70 µs). The thumbprint is
+  // a SHA-256 of exactly the members imported, so it names the key; only keys that passed every
+  // check are remembered, and the cache is bounded, so throwaway keys only churn it.
+  const known = importedKeys.get(jkt);
+  if (known) return { key: known, jkt };
   try {
     const key = createPublicKey({ key: pub, format: 'jwk' });
     if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) return null;
-    return { key, jkt: jwkThumbprint(pub) };
+    importedKeys.set(jkt, key);
+    return { key, jkt };
   } catch {
     return null;
   }
