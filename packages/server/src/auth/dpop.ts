@@ -30,7 +30,7 @@ export async function requestProof(ctx: AuthContext, req: DpopRequest | undefine
   try {
     proof = verifyDpopProof(req.proof, {
       htm: req.method,
-      htu: ctx.config.publicUrls.map((base) => requestHtu(base, req.path) ?? ''),
+      htu: acceptedHtus(ctx, req.path),
       maxAgeSec: ctx.config.dpopProofMaxAgeSec,
       leewaySec: ctx.config.clockLeewaySec,
       now: ctx.now,
@@ -53,6 +53,23 @@ export async function requestProof(ctx: AuthContext, req: DpopRequest | undefine
     throw resource ? Errors.invalidDpopProofAtResource() : Errors.invalidDpopProof();
   }
   return proof;
+}
+
+// The URLs a proof may name for a path, per path: a handful of routes, parsed once each.
+const htuCache = new WeakMap<AuthContext['config'], Map<string, string[]>>();
+
+function acceptedHtus(ctx: AuthContext, path: string): string[] {
+  const q = path.search(/[?#]/);
+  const bare = q === -1 ? path : path.slice(0, q);
+  let byPath = htuCache.get(ctx.config);
+  if (!byPath) htuCache.set(ctx.config, (byPath = new Map()));
+  let out = byPath.get(bare);
+  if (!out) {
+    out = ctx.config.publicUrls.map((base) => requestHtu(base, bare)).filter((u): u is string => u !== null);
+    // Paths come from requests: only the routes that take proofs are few; any other path is not kept.
+    if (byPath.size < 64) byPath.set(bare, out);
+  }
+  return out;
 }
 
 /** The proof a new session is bound with (sign-up, login); LATCHKEY_DPOP=required refuses a request without one. */
