@@ -44,11 +44,10 @@ export async function requestProof(ctx: AuthContext, req: DpopRequest | undefine
     if (e.reason === 'use_nonce') throw Errors.useDpopNonce();
     throw resource ? Errors.invalidDpopProofAtResource() : Errors.invalidDpopProof();
   }
-  // §11.1: a proof is single use within its window, across every instance (the shared rate-limit
-  // store). A proof captured with its refresh token cannot be replayed for the grace answer.
+  // §11.1: a proof is single use within its window, across every instance (the stores' proof
+  // record). A proof captured with its refresh token cannot be replayed for the grace answer.
   const windowMs = (ctx.config.dpopProofMaxAgeSec + 2 * ctx.config.clockLeewaySec) * 1000;
-  const { count } = await ctx.stores.rateLimits.hit(`dpop:jti:${proofReplayKey(proof)}`, windowMs, ctx.now());
-  if (count > 1) {
+  if (!(await ctx.stores.proofs.firstUse(proofReplayKey(proof), proof.iat, windowMs, ctx.now()))) {
     ctx.events({ event: 'dpop.proof_refused', reason: 'replayed' });
     throw resource ? Errors.invalidDpopProofAtResource() : Errors.invalidDpopProof();
   }
