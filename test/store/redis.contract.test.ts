@@ -25,7 +25,7 @@ import { openStores } from '../../packages/server/src/store/open.js';
 import { keyLayout } from '../../packages/server/src/store/redis/keys.js';
 import { openRedisStores, type RedisStores } from '../../packages/server/src/store/redis/open.js';
 import { NUMBER_LOCALS, RECORD_LUA, REPACKED } from '../../packages/server/src/store/redis/scripts.js';
-import { encodeRecord, encodeUserId, RECORD_NUMBERS } from '../../packages/server/src/store/redis/session-record.js';
+import { encodeRecord, encodeUserId, RECORD_NUMBERS, recordNumbersOf } from '../../packages/server/src/store/redis/session-record.js';
 import { startRedis, type RedisProcess } from '../harness/redis.js';
 
 const HOUR = 3_600_000;
@@ -131,6 +131,8 @@ return {${RECORD_NUMBERS.map((n) => n.name).join(', ')}, userOf(a), clientOf(a),
       createdAt: time,
       lastUsedAt: time,
       expiresAt: time,
+      graceUses: fc.integer({ min: 0, max: 3 }),
+      graceDebt: fc.integer({ min: 0, max: 63 }),
       userId: fc.oneof(fc.constant(null), fc.string({ unit: 'binary', minLength: 1, maxLength: 255 }).filter(bytes(1, 255))),
       clientId: fc.string({ unit: 'binary', maxLength: 255 }).filter(bytes(0, 255)),
       now: time,
@@ -144,7 +146,7 @@ return {${RECORD_NUMBERS.map((n) => n.name).join(', ')}, userOf(a), clientOf(a),
         const now = nearDeadline === null ? anyTime : Math.max(0, Math.min(s.expiresAt, s.lastUsedAt + idleMs) + nearDeadline);
         const record = encodeRecord(s);
         const [...got] = (await admin.callBuffer('EVAL', probe, '0', record, now, idleMs)) as Array<number | Buffer>;
-        assert.deepEqual(got.slice(0, RECORD_NUMBERS.length), RECORD_NUMBERS.map((n) => s[n.name]));
+        assert.deepEqual(got.slice(0, RECORD_NUMBERS.length), RECORD_NUMBERS.map((n) => recordNumbersOf(s)[n.name]));
         assert.deepEqual(got.slice(RECORD_NUMBERS.length), [encodeUserId(s.userId), Buffer.from(s.clientId), record, isSessionLive(s, now, idleMs) ? 0 : 1]);
       }),
       { numRuns: 200 },

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import { newSessionId, newUserId } from '../../packages/server/src/domain/ids.js';
-import { BEARER_GRACE_USES } from '../../packages/server/src/domain/key-binding.js';
+import { BEARER_GRACE_USES, MAX_GRACE_DEBT, MAX_GRACE_USES } from '../../packages/server/src/domain/key-binding.js';
 import { MAX_GENERATION } from '../../packages/server/src/domain/refresh-token.js';
 import { applyRotation, decideRotation, endsAsCopy, type PresentedToken } from '../../packages/server/src/domain/rotation.js';
 import type { SessionPolicy, SessionRecord } from '../../packages/server/src/domain/session.js';
@@ -189,12 +189,14 @@ function plan(c: Case) {
     expiresAt: lastUsedAt + c.tail,
     device: 'Firefox 128 on macOS',
     keyId,
-    graceUses: graceReplays,
+    graceUses: Math.min(MAX_GRACE_USES, graceReplays),
+    // Setup rotations need no grace answer: the debt is the replays of the last generation.
+    graceDebt: Math.min(MAX_GRACE_DEBT, graceReplays),
   };
   const created: SessionRecord =
     c.setup.mode === 'rotated'
-      ? { ...state, generation: 0, rotatedAt: createdAt, lastUsedAt: createdAt, graceUses: 0 }
-      : { ...state, lastUsedAt: rotatedAt, graceUses: 0 };
+      ? { ...state, generation: 0, rotatedAt: createdAt, lastUsedAt: createdAt, graceUses: 0, graceDebt: 0 }
+      : { ...state, lastUsedAt: rotatedAt, graceUses: 0, graceDebt: 0 };
   const now = clockOf(c, state);
   const presented: PresentedToken = {
     generation: Math.min(MAX_GENERATION, Math.max(0, generation + c.presentedOffset)),

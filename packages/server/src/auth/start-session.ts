@@ -37,6 +37,7 @@ export async function startSession(
     device: deviceLabel(client.userAgent),
     keyId: proof ? sessionKeyId(proof.jkt) : null,
     graceUses: 0,
+    graceDebt: 0,
   };
   // The store publishes the evictions itself, in the same step as it ends them (see refresh.ts).
   const { evicted } = await ctx.stores.sessions.createSession(session, ctx.config.maxSessions, sessionPolicy(ctx.config), revocationHorizon(ctx));

@@ -2,7 +2,7 @@
 // what happens. Pure, so every store applies the same rule inside its own atomic operation (the
 // SQL adapters call this inside a transaction; the Redis Lua script mirrors it, and the shared
 // contract suite holds both to the same outcomes).
-import { BEARER_GRACE_USES, MAX_GRACE_USES } from './key-binding.js';
+import { BEARER_GRACE_DEBT, BEARER_GRACE_USES, MAX_GRACE_DEBT, MAX_GRACE_USES } from './key-binding.js';
 import { MAX_GENERATION } from './refresh-token.js';
 import type { SessionPolicy, SessionRecord } from './session.js';
 
@@ -18,7 +18,8 @@ export type RotationDecision =
   | { kind: 'rotate' }
   /**
    * g = n - 1: hand out the existing generation n again (idempotent). A Bearer session gets it
-   * within the grace window, at most BEARER_GRACE_USES times per generation; a key-bound one with
+   * within the grace window, at most BEARER_GRACE_USES times per generation and while its grace
+   * debt is below BEARER_GRACE_DEBT; a key-bound one with
    * its key's proof at any time in its life (its successor provably never refreshed, since the
    * session is still at n: a lost answer is always recoverable by the key's holder).
    */
@@ -55,7 +56,7 @@ export function decideRotation(
 }
 
 function bearerGraceOpen(s: SessionRecord, now: number, policy: SessionPolicy): boolean {
-  return policy.graceMs > 0 && now - s.rotatedAt <= policy.graceMs && (s.graceUses ?? 0) < BEARER_GRACE_USES;
+  return policy.graceMs > 0 && now - s.rotatedAt <= policy.graceMs && (s.graceUses ?? 0) < BEARER_GRACE_USES && (s.graceDebt ?? 0) < BEARER_GRACE_DEBT;
 }
 
 /** Whether a decision ends the session as stolen: it is deleted and revoked (reuse-flagged) in the store's same step. */
@@ -67,9 +68,22 @@ export function endsAsCopy(kind: RotationDecision['kind']): boolean {
 export function applyRotation(session: SessionRecord, decision: RotationDecision, now: number): SessionRecord | null {
   switch (decision.kind) {
     case 'rotate':
-      return { ...session, generation: session.generation + 1, rotatedAt: now, lastUsedAt: now, graceUses: 0 };
+      // A generation that needed no grace answer pays one back.
+      return {
+        ...session,
+        generation: session.generation + 1,
+        rotatedAt: now,
+        lastUsedAt: now,
+        graceUses: 0,
+        graceDebt: (session.graceUses ?? 0) > 0 ? (session.graceDebt ?? 0) : Math.max(0, (session.graceDebt ?? 0) - 1),
+      };
     case 'grace':
-      return { ...session, lastUsedAt: now, graceUses: Math.min(MAX_GRACE_USES, (session.graceUses ?? 0) + 1) };
+      return {
+        ...session,
+        lastUsedAt: now,
+        graceUses: Math.min(MAX_GRACE_USES, (session.graceUses ?? 0) + 1),
+        graceDebt: Math.min(MAX_GRACE_DEBT, (session.graceDebt ?? 0) + 1),
+      };
     default:
       return null;
   }

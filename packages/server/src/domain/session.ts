@@ -17,6 +17,8 @@ export interface SessionRecord {
   keyId?: string | null;
   /** Grace answers given for the current generation (saturating at MAX_GRACE_USES); 0 after each rotation. */
   graceUses?: number;
+  /** Grace answers not yet paid back by a clean generation (domain/key-binding.ts, BEARER_GRACE_DEBT). */
+  graceDebt?: number;
 }
 
 export interface SessionPolicy {

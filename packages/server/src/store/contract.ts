@@ -64,6 +64,7 @@ export function sampleSession(now: number, over: Partial<SessionRecord> = {}): S
     device: 'Chrome 120 on Linux',
     keyId: null,
     graceUses: 0,
+    graceDebt: 0,
     ...over,
   };
 }
@@ -318,6 +319,36 @@ export function sessionStoreContract(subject: () => SessionStore): void {
       assert.equal(next.decision.kind, 'rotate');
       assert.equal(next.session?.graceUses, 0);
       assert.equal((await sessions.rotate(x.id, { generation: 1, clientId: 'app' }, T0 + 2001, lenient)).decision.kind, 'grace');
+    });
+
+    it('ends a Bearer ride-along: with one grace answer in each of 8 generations, the next replay is reuse', async () => {
+      // A thief replaying its copy (the predecessor) just after each of the victim's rotations.
+      const x = session();
+      await sessions.createSession(x, null, strict);
+      let t = T0;
+      for (let g = 0; g < 8; g++) {
+        assert.equal((await sessions.rotate(x.id, { generation: g, clientId: 'app' }, (t += 1000), lenient)).decision.kind, 'rotate', `victim ${g}`);
+        const ride = await sessions.rotate(x.id, { generation: g, clientId: 'app' }, (t += 10), lenient);
+        assert.equal(ride.decision.kind, 'grace', `thief ${g}`);
+        assert.equal(ride.session?.graceDebt, g + 1);
+      }
+      assert.equal((await sessions.rotate(x.id, { generation: 8, clientId: 'app' }, (t += 1000), lenient)).decision.kind, 'rotate');
+      assert.equal((await sessions.rotate(x.id, { generation: 8, clientId: 'app' }, (t += 10), lenient)).decision.kind, 'reuse', 'the ninth ride');
+      assert.equal(await sessions.getSession(x.id), null);
+    });
+
+    it('pays a Bearer grace answer back with the next generation that needs none', async () => {
+      const x = session();
+      await sessions.createSession(x, null, strict);
+      await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 1000, lenient);
+      await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 1001, lenient);
+      assert.equal((await sessions.getSession(x.id))?.graceDebt, 1);
+      await sessions.rotate(x.id, { generation: 1, clientId: 'app' }, T0 + 2000, lenient);
+      assert.equal((await sessions.getSession(x.id))?.graceDebt, 1, 'the generation that needed one does not pay');
+      await sessions.rotate(x.id, { generation: 2, clientId: 'app' }, T0 + 3000, lenient);
+      assert.equal((await sessions.getSession(x.id))?.graceDebt, 0, 'a clean one does');
+      await sessions.rotate(x.id, { generation: 3, clientId: 'app' }, T0 + 4000, lenient);
+      assert.equal((await sessions.getSession(x.id))?.graceDebt, 0, 'never below zero');
     });
 
     it('keeps a Bearer session Bearer when a proof comes with its token', async () => {

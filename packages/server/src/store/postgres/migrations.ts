@@ -94,6 +94,7 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE sessions ADD COLUMN key_id text;
   ALTER TABLE sessions ADD COLUMN grace_uses int4 NOT NULL DEFAULT 0;
+  ALTER TABLE sessions ADD COLUMN grace_debt int4 NOT NULL DEFAULT 0;
   `,
 ];
 

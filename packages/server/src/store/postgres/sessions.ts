@@ -24,6 +24,7 @@ interface SessionRow {
   device: string;
   key_id: string | null;
   grace_uses: number;
+  grace_debt: number;
 }
 
 const toSession = (r: SessionRow): SessionRecord => ({
@@ -38,6 +39,7 @@ const toSession = (r: SessionRow): SessionRecord => ({
   device: r.device,
   keyId: r.key_id,
   graceUses: r.grace_uses,
+  graceDebt: r.grace_debt,
 });
 
 const BY_AGE = 'ORDER BY created_at, id COLLATE "C"';
@@ -60,9 +62,9 @@ export function postgresSessionStore(pool: pg.Pool): PostgresSessionStore {
         const insert = () =>
           query(
             c,
-            `INSERT INTO sessions (id, user_id, client_id, generation, rotated_at, created_at, last_used_at, expires_at, device, key_id, grace_uses)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-            [s.id, s.userId, s.clientId, s.generation, s.rotatedAt, s.createdAt, s.lastUsedAt, s.expiresAt, s.device, s.keyId ?? null, s.graceUses ?? 0],
+            `INSERT INTO sessions (id, user_id, client_id, generation, rotated_at, created_at, last_used_at, expires_at, device, key_id, grace_uses, grace_debt)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+            [s.id, s.userId, s.clientId, s.generation, s.rotatedAt, s.createdAt, s.lastUsedAt, s.expiresAt, s.device, s.keyId ?? null, s.graceUses ?? 0, s.graceDebt ?? 0],
           );
         if (maxSessions === null) {
           await insert();
@@ -106,11 +108,12 @@ export function postgresSessionStore(pool: pg.Pool): PostgresSessionStore {
         const decision = decideRotation(session, presented, now, policy);
         const next = session && applyRotation(session, decision, now);
         if (next) {
-          await query(c, 'UPDATE sessions SET generation = $1, rotated_at = $2, last_used_at = $3, grace_uses = $4 WHERE id = $5', [
+          await query(c, 'UPDATE sessions SET generation = $1, rotated_at = $2, last_used_at = $3, grace_uses = $4, grace_debt = $5 WHERE id = $6', [
             next.generation,
             next.rotatedAt,
             next.lastUsedAt,
             next.graceUses ?? 0,
+            next.graceDebt ?? 0,
             sessionId,
           ]);
         } else if (endsAsCopy(decision.kind) || decision.kind === 'expired') {

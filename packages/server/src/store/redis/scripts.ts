@@ -19,8 +19,8 @@
 // group, and is refused by the rotation in any case.
 import { CAP_SCAN } from '../session-batch.js';
 import { MAX_SESSION_PAGE } from '../types.js';
-import { BEARER_GRACE_USES, MAX_GRACE_USES } from '../../domain/key-binding.js';
-import { FIELD_CHARS, NUMBERS_BYTES, RECORD_NUMBERS, UUID_BYTES, UUID_MARK } from './session-record.js';
+import { BEARER_GRACE_DEBT, BEARER_GRACE_USES, MAX_GRACE_DEBT, MAX_GRACE_USES } from '../../domain/key-binding.js';
+import { FIELD_CHARS, GRACE_USES_UNIT, NUMBERS_BYTES, RECORD_NUMBERS, UUID_BYTES, UUID_MARK } from './session-record.js';
 
 // The generated pieces (Lua strings are 1-based, the codec's offsets 0-based).
 const NUMBERS_FORMAT = `>${RECORD_NUMBERS.map((n) => `I${n.bytes}`).join('')}`;
@@ -192,6 +192,7 @@ local bound = pair[3]
 local a = pair[1]
 if not a then return {'not_found'} end
 ${NUMBER_LOCALS}
+local graceUses, graceDebt = math.floor(grace / ${GRACE_USES_UNIT}), grace % ${GRACE_USES_UNIT}
 local presented = tonumber(ARGV[2])
 local now = tonumber(ARGV[4])
 local grace = tonumber(ARGV[5])
@@ -209,15 +210,22 @@ elseif presented == generation then
   if generation >= tonumber(ARGV[7]) then kind, reason = 'expired', 'absolute' else kind = 'rotate' end
 elseif presented > generation then
   kind = 'future'
-elseif presented == generation - 1 and (bound or (grace > 0 and now - rotatedAt <= grace and graceUses < ${BEARER_GRACE_USES})) then
+elseif presented == generation - 1 and (bound or (grace > 0 and now - rotatedAt <= grace and graceUses < ${BEARER_GRACE_USES} and graceDebt < ${BEARER_GRACE_DEBT})) then
   kind = 'grace'
 else
   kind = 'reuse'
 end
 if kind == 'rotate' or kind == 'grace' then
-  -- applyRotation: rotate advances the generation, restarts the grace window and its count; both mark the use.
-  if kind == 'rotate' then generation, rotatedAt, graceUses = generation + 1, now, 0
-  else graceUses = math.min(${MAX_GRACE_USES}, graceUses + 1) end
+  -- applyRotation: rotate advances the generation, restarts the grace window and its count, and a
+  -- generation that needed no grace answer pays one back; both mark the use.
+  if kind == 'rotate' then
+    if graceUses == 0 then graceDebt = math.max(0, graceDebt - 1) end
+    generation, rotatedAt, graceUses = generation + 1, now, 0
+  else
+    graceUses = math.min(${MAX_GRACE_USES}, graceUses + 1)
+    graceDebt = math.min(${MAX_GRACE_DEBT}, graceDebt + 1)
+  end
+  grace = graceUses * ${GRACE_USES_UNIT} + graceDebt
   lastUsedAt = now
   redis.call('HSET', KEYS[1], ARGV[1], ${REPACKED})
   -- The session now lives until the earlier of its absolute end and its new idle deadline.

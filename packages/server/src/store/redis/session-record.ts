@@ -7,8 +7,8 @@
 // every field and value is ≤ 64 bytes (Redis's default `hash-max-listpack-value`) stays a compact
 // listpack, about 60 bytes per field instead of ~100 in a hashtable:
 //   <id tail>   the record: generation u32, rotatedAt u48, createdAt u48, lastUsedAt u48,
-//               expiresAt u48 (ms, big-endian), graceUses u8 (WIDTHS below is the definition),
-//               then the user id, then the client id.
+//               expiresAt u48 (ms, big-endian), grace u8 = graceUses × 64 + graceDebt (WIDTHS
+//               below is the definition), then the user id, then the client id.
 //               47 bytes + the client id with a UUID user: client ids up to 17 bytes keep it ≤ 64.
 //   <id tail>:  the device label (≤ 64 bytes by src/domain/device.ts).
 //   <id tail>;  DPoP-bound sessions only: the key id's 16 raw bytes (domain/key-binding.ts). A
@@ -20,7 +20,7 @@ import { SESSION_TAG_CHARS, sessionTag } from '../../domain/ids.js';
 import { isSessionId } from '../../domain/refresh-token.js';
 import type { SessionRecord } from '../../domain/session.js';
 
-type NumberField = 'generation' | 'rotatedAt' | 'createdAt' | 'lastUsedAt' | 'expiresAt' | 'graceUses';
+type NumberField = 'generation' | 'rotatedAt' | 'createdAt' | 'lastUsedAt' | 'expiresAt' | 'grace';
 
 /** The record's fixed part, in order: big-endian unsigned integers of these widths (ms for times). */
 const WIDTHS: ReadonlyArray<readonly [NumberField, number]> = [
@@ -29,7 +29,7 @@ const WIDTHS: ReadonlyArray<readonly [NumberField, number]> = [
   ['createdAt', 6],
   ['lastUsedAt', 6],
   ['expiresAt', 6],
-  ['graceUses', 1],
+  ['grace', 1],
 ];
 
 export interface RecordNumber {
@@ -71,12 +71,22 @@ function decodeUserId(buf: Buffer, at: number): { userId: string; next: number }
   return { userId: buf.toString('utf8', at + 1, at + 1 + mark), next: at + 1 + mark };
 }
 
+/** The grace byte: the generation's grace answers (0-3) in the top two bits, the session's debt (0-63) below. */
+export const GRACE_USES_UNIT = 64;
+const packGrace = (uses: number, debt: number) => Math.min(uses, 3) * GRACE_USES_UNIT + Math.min(debt, GRACE_USES_UNIT - 1);
+
+/** The record's numbers as stored (the two grace counts packed into one). */
+export function recordNumbersOf(s: SessionRecord): Record<NumberField, number> {
+  return { ...s, grace: packGrace(s.graceUses ?? 0, s.graceDebt ?? 0) };
+}
+
 export function encodeRecord(s: SessionRecord): Buffer {
   const user = encodeUserId(s.userId);
   const client = Buffer.from(s.clientId, 'utf8');
   if (client.length > 255) throw new Error('client id must be at most 255 bytes');
   const out = Buffer.allocUnsafe(NUMBERS_BYTES + user.length + 1 + client.length);
-  for (const n of RECORD_NUMBERS) out.writeUIntBE(s[n.name] ?? 0, n.at, n.bytes);
+  const numbers = recordNumbersOf(s);
+  for (const n of RECORD_NUMBERS) out.writeUIntBE(numbers[n.name], n.at, n.bytes);
   user.copy(out, NUMBERS_BYTES);
   out[NUMBERS_BYTES + user.length] = client.length;
   client.copy(out, NUMBERS_BYTES + user.length + 1);
@@ -100,7 +110,8 @@ export function decodeRecord(id: string, record: Buffer, device: Buffer | string
     createdAt: record.readUIntBE(AT.createdAt.at, AT.createdAt.bytes),
     lastUsedAt: record.readUIntBE(AT.lastUsedAt.at, AT.lastUsedAt.bytes),
     expiresAt: record.readUIntBE(AT.expiresAt.at, AT.expiresAt.bytes),
-    graceUses: record.readUIntBE(AT.graceUses.at, AT.graceUses.bytes),
+    graceUses: Math.floor(record[AT.grace.at]! / GRACE_USES_UNIT),
+    graceDebt: record[AT.grace.at]! % GRACE_USES_UNIT,
     device: device == null ? '' : device.toString(),
     keyId: key && key.length > 0 ? key.toString('base64url') : null,
   };

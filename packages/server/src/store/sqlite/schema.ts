@@ -62,6 +62,7 @@ export const MAIN_COLUMNS: Array<{ table: string; column: string; definition: st
   // DPoP-bound sessions (issue 11): the key's stored thumbprint, and grace answers of the generation.
   { table: 'sessions', column: 'key_id', definition: 'TEXT' },
   { table: 'sessions', column: 'grace_uses', definition: 'INTEGER NOT NULL DEFAULT 0' },
+  { table: 'sessions', column: 'grace_debt', definition: 'INTEGER NOT NULL DEFAULT 0' },
 ];
 
 /** Run after MAIN_COLUMNS: they need the added columns. The poll reads by written_at 4 times a second. */

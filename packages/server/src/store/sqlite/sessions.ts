@@ -16,6 +16,7 @@ interface SessionRow {
   device: string;
   key_id: string | null;
   grace_uses: number;
+  grace_debt: number;
 }
 
 const toSession = (r: SessionRow): SessionRecord => ({
@@ -30,6 +31,7 @@ const toSession = (r: SessionRow): SessionRecord => ({
   device: r.device,
   keyId: r.key_id,
   graceUses: r.grace_uses,
+  graceDebt: r.grace_debt,
 });
 
 /** Writes a revocation row inside the caller's transaction, and announces it once committed. */
@@ -40,10 +42,10 @@ export interface SqliteRevocationWriter {
 
 export function sqliteSessionStore(db: SqliteDb, revocations: SqliteRevocationWriter): SessionStore & { prune(now: number, idleMs: number): number } {
   const insert = db.prepare(
-    `INSERT INTO sessions (id, user_id, client_id, generation, rotated_at, created_at, last_used_at, expires_at, device, key_id, grace_uses)
-     VALUES (@id, @userId, @clientId, @generation, @rotatedAt, @createdAt, @lastUsedAt, @expiresAt, @device, @keyId, @graceUses)`,
+    `INSERT INTO sessions (id, user_id, client_id, generation, rotated_at, created_at, last_used_at, expires_at, device, key_id, grace_uses, grace_debt)
+     VALUES (@id, @userId, @clientId, @generation, @rotatedAt, @createdAt, @lastUsedAt, @expiresAt, @device, @keyId, @graceUses, @graceDebt)`,
   );
-  const row = (s: SessionRecord) => ({ ...s, keyId: s.keyId ?? null, graceUses: s.graceUses ?? 0 });
+  const row = (s: SessionRecord) => ({ ...s, keyId: s.keyId ?? null, graceUses: s.graceUses ?? 0, graceDebt: s.graceDebt ?? 0 });
   const get = db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE id = ?');
   // Keyset pages on the (user_id, created_at, id) index: each statement reads at most a page.
   const LIVE = 'expires_at > @now AND last_used_at > @idleBefore';
@@ -57,7 +59,7 @@ export function sqliteSessionStore(db: SqliteDb, revocations: SqliteRevocationWr
   const countUpTo = db.prepare<[string, number], { n: number }>('SELECT count(*) AS n FROM (SELECT 1 FROM sessions WHERE user_id = ? LIMIT ?)');
   const del = db.prepare('DELETE FROM sessions WHERE id = ?');
   const delMine = db.prepare('DELETE FROM sessions WHERE id = ? AND user_id = ?');
-  const update = db.prepare('UPDATE sessions SET generation = ?, rotated_at = ?, last_used_at = ?, grace_uses = ? WHERE id = ?');
+  const update = db.prepare('UPDATE sessions SET generation = ?, rotated_at = ?, last_used_at = ?, grace_uses = ?, grace_debt = ? WHERE id = ?');
   const prune = db.prepare('DELETE FROM sessions WHERE expires_at <= ? OR last_used_at <= ?');
 
   const create = db.transaction((s: SessionRecord, max: number | null, idleMs: number, revokeUntil?: number): string[] => {
@@ -94,7 +96,7 @@ export function sqliteSessionStore(db: SqliteDb, revocations: SqliteRevocationWr
     const session = row ? toSession(row) : null;
     const decision = decideRotation(session, presented, now, policy);
     const next = session && applyRotation(session, decision, now);
-    if (next) update.run(next.generation, next.rotatedAt, next.lastUsedAt, next.graceUses ?? 0, sid);
+    if (next) update.run(next.generation, next.rotatedAt, next.lastUsedAt, next.graceUses ?? 0, next.graceDebt ?? 0, sid);
     else if (endsAsCopy(decision.kind) || decision.kind === 'expired') del.run(sid);
     if (endsAsCopy(decision.kind) && revokeUntil !== undefined) revocations.write({ sessionId: sid, until: revokeUntil, reuse: true });
     return { decision, session: next ?? session };
