@@ -164,12 +164,38 @@ describe('DPoP proofs at /auth/token, with the genuine refresh token of a bound 
     assert.equal(srv.events('session.key_mismatch').filter((e) => e.sessionId === s.sessionId).length, 0);
   });
 
+  it('one proof sent 10 times at once: exactly one is answered, the other 9 refused as replays', async () => {
+    const s = await boundSession();
+    const proof = tokenProof(s);
+    const results = await Promise.all(Array.from({ length: 10 }, () => tokenCall(s.refreshToken, proof)));
+    assert.deepEqual(results.map((r) => r.status).sort(), [200, ...Array(9).fill(400)], results.map((r) => r.text).join('\n'));
+    for (const r of results.filter((x) => x.status === 400)) assert.equal(r.body.error, 'invalid_dpop_proof');
+    await assertAlive({ ...s, refreshToken: results.find((r) => r.status === 200)!.body.refresh_token }, 'after the burst');
+  });
+
   it('ath at the token endpoint is ignored: §4.2 defines it for resource access only (§7), and a proof with one refreshes', async () => {
     const s = await boundSession();
     const r = await tokenCall(s.refreshToken, tokenProof(s, { accessToken: s.accessToken }));
     assert.equal(r.status, 200, r.text);
     const other = await tokenCall(r.body.refresh_token, tokenProof(s, { ath: 'not-the-hash-of-anything' }));
     assert.equal(other.status, 200, other.text);
+  });
+
+  it('the request’s query is not part of htu (§4.3 check 9): a proof naming the bare path refreshes /auth/token?x=1', async () => {
+    const s = await boundSession();
+    const r = await call(B, 'POST', '/auth/token?x=1', { json: tokenBody(s.refreshToken), headers: { dpop: tokenProof(s) } });
+    assert.equal(r.status, 200, r.text);
+  });
+
+  it('a Bearer session refreshed with a valid proof stays Bearer: no cnf, and it still refreshes without one', async () => {
+    const u = await signup(B);
+    const key = new DpopKey();
+    const r = await key.refresh(B, u.refresh_token);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.token_type, 'Bearer');
+    assert.equal(claimsOf(r.body.access_token).cnf, undefined);
+    const plain = await tokenCall(r.body.refresh_token);
+    assert.equal(plain.status, 200, plain.text);
   });
 
   it('a proof without the nonce, after a challenge: 400 use_dpop_nonce with a DPoP-Nonce header, again and again; with it: 200', async () => {
