@@ -116,11 +116,8 @@ describe('DPoP proofs at /auth/token, with the genuine refresh token of a bound 
     ['alg HS256 keyed with the public jwk', 'unsupported_alg', (s) => handBuilt(s, { alg: 'HS256' }, (input) => createHmac('sha256', JSON.stringify(s.key.jwk)).update(input).digest('base64url'))],
     ['alg HS256 with an oct jwk', 'unsupported_alg', (s) => handBuilt(s, { alg: 'HS256', jwk: { kty: 'oct', k: 'c2VjcmV0' } }, (input) => createHmac('sha256', 'secret').update(input).digest('base64url'))],
     ['alg ES256 on an Ed25519-signed proof', 'bad_jwk', (s) => tokenProof(s, { alg: 'ES256' })],
-    ['a signature by another key under the bound jwk', 'bad_signature', (s) => {
-      const other = new DpopKey(s.key.alg);
-      const p = other.proof(`${B}/auth/token`, 'POST', { iat: nowSec(), nonce: s.key.nonces.get(new URL(B).origin) ?? null, jwkExtra: s.key.jwk });
-      return p;
-    }],
+    ['a signature by another key under the bound jwk', 'bad_signature', (s) =>
+      new DpopKey(s.key.alg).proof(`${B}/auth/token`, 'POST', { iat: nowSec(), nonce: s.key.nonces.get(new URL(B).origin) ?? null, jwkExtra: s.key.jwk })],
   ];
 
   for (const [what, reason, make] of refusals) {
