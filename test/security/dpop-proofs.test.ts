@@ -346,6 +346,20 @@ describe('DPoP at the server’s own /auth/me', () => {
     assertResourceRefused(withProof, 'bound as Bearer with a proof', 'access_token_bound', 'invalid_token');
   });
 
+  it('a revoked or invalid token sent with the DPoP scheme is challenged with DPoP (§7.1), as @latchkey/verify does', async () => {
+    const s = await boundSession();
+    const meUrl = `${B}/auth/me`;
+    const garbage = await call(B, 'GET', '/auth/me', { headers: { authorization: 'DPoP garbage', dpop: s.key.proof(meUrl, 'GET', { accessToken: 'garbage', nonce: null }) } });
+    assertResourceRefused(garbage, 'an invalid token', 'access_token_invalid', 'invalid_token');
+    assert.equal((await tokenCall(s.refreshToken)).body.reason, 'dpop_key_mismatch');
+    const revoked = await s.key.resource(B, 'GET', '/auth/me', s.accessToken);
+    assertResourceRefused(revoked, 'a revoked session', 'session_revoked', 'invalid_token');
+    // The Bearer scheme keeps Bearer's challenge.
+    const bearer = await call(B, 'GET', '/auth/me', { token: 'garbage' });
+    assert.equal(bearer.status, 401);
+    assert.match(challenge(bearer), /^Bearer realm="latchkey", error="invalid_token"/);
+  });
+
   it('an unbound (Bearer) token with the DPoP scheme and a valid proof: 401 access_token_bound', async () => {
     const u = await signup(B);
     assert.equal(u.token_type, 'Bearer');
