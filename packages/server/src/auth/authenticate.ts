@@ -1,5 +1,5 @@
 import { boundThumbprint, parseCompactJws, TokenError, verifyParsedAccessToken, type AccessTokenClaims, type VerifyOptions } from '@latchkey/core';
-import { Errors } from '../domain/errors.js';
+import { AuthError, Errors } from '../domain/errors.js';
 import type { AuthContext } from './context.js';
 import { requestProof, type DpopRequest } from './dpop.js';
 
@@ -51,7 +51,17 @@ export async function authenticateRequest(
   token: string,
   dpop: DpopRequest,
 ): Promise<Readonly<AccessTokenClaims>> {
-  const claims = authenticate(ctx, token);
+  let claims: Readonly<AccessTokenClaims>;
+  try {
+    claims = authenticate(ctx, token);
+  } catch (e) {
+    // §7.1: a request made with the DPoP scheme is challenged with it (as @latchkey/verify does),
+    // so a DPoP client is not told to switch to Bearer when its token is merely expired or revoked.
+    if (scheme === 'dpop' && e instanceof AuthError && e.code === 'invalid_token') {
+      throw new AuthError(e.code, e.reason, e.publicDescription, { ...e.extra, dpopChallenge: true });
+    }
+    throw e;
+  }
   const jkt = boundThumbprint(claims);
   if (scheme === 'bearer') {
     if (jkt !== null) throw Errors.boundToken();

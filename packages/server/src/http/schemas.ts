@@ -272,7 +272,7 @@ const BEARER_CHALLENGE: Record<string, Header> = {
       '^(Bearer realm="latchkey"(, error="invalid_token", error_description="[^"]*")?(, DPoP algs="[^"]*")?|DPoP error="(invalid_token|invalid_dpop_proof)", error_description="[^"]*", algs="[^"]*")$',
     description:
       'RFC 6750 §3: a bare challenge when no token was sent (§3.1: Bearer and, unless LATCHKEY_DPOP=off, DPoP), error="invalid_token" otherwise; ' +
-      'RFC 9449 §7.1: the DPoP challenge where a DPoP-bound token was refused.',
+      'RFC 9449 §7.1: the DPoP challenge where a DPoP-bound token, or a token sent with the DPoP scheme, was refused.',
   },
 };
 const RETRY_AFTER: Record<string, Header> = {
