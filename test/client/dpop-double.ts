@@ -23,6 +23,8 @@ export interface DoubleOptions {
   bind?: boolean;
   /** The resource route asks for a nonce: never (default), or always (a server that keeps asking). */
   resourceNonce?: 'never' | 'required' | 'always';
+  /** A page served at `/` and its script at `/app.js`, so a browser test runs on the double's own origin. */
+  page?: { js: string };
 }
 
 export interface Seen {
@@ -187,6 +189,12 @@ export async function startDpopDouble(options: DoubleOptions = {}) {
       }
       if (path === '/auth/logout') session.revoked = true;
       return reply(res, entry, 200, { ok: true, path });
+    }
+    if (options.page && req.method === 'GET' && (path === '/' || path === '/app.js')) {
+      entry.status = 200;
+      res.setHeader('content-type', path === '/' ? 'text/html' : 'text/javascript');
+      res.end(path === '/' ? '<!doctype html><meta charset="utf-8"><title>app</title><script type="module" src="/app.js"></script>' : options.page.js);
+      return;
     }
     reply(res, entry, 404, { error: 'not_found' });
   }
