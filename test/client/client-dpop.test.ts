@@ -318,3 +318,13 @@ test('two tabs sharing token storage and the default per-process key store both 
   const jkts = new Set(server.seen.filter((s) => s.verified).map((s) => s.verified!.jkt));
   assert.equal(jkts.size, 1);
 });
+
+test('token_type: "DPoP" is accepted only as the answer to a proof, and records the key it is bound to', async () => {
+  const { toStoredTokensFromResponse } = await import('../../packages/client/src/token-response.js');
+  const body = { access_token: 'at', refresh_token: 'rt', expires_in: 300, token_type: 'DPoP' };
+  assert.equal(toStoredTokensFromResponse(body, 0, undefined, 'jkt-1').dpopJkt, 'jkt-1');
+  assert.throws(() => toStoredTokensFromResponse(body, 0), (e) => isLatchkeyError(e, 'invalid_response'), 'bound to a key we never offered');
+  assert.equal(toStoredTokensFromResponse({ ...body, token_type: 'Bearer' }, 0, undefined, 'jkt-1').dpopJkt, undefined, 'proof offered, Bearer answered');
+  assert.throws(() => toStoredTokensFromResponse({ ...body, token_type: 'mac' }, 0, undefined, 'jkt-1'), (e) => isLatchkeyError(e, 'invalid_response'));
+  assert.equal(toStoredTokens({ accessToken: 'a', refreshToken: 'r', expiresAt: 1, dpopJkt: 'jkt-1' })?.dpopJkt, 'jkt-1', 'storage keeps the binding');
+});
