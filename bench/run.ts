@@ -32,6 +32,7 @@ const ALL = [
   'redis',
   'oidc',
   'sign',
+  'verify-dpop',
   'storm-signup',
   'storm-signup-1src',
   'storm-login',
@@ -51,6 +52,7 @@ const TITLES: Record<Scenario, string> = {
   redis: 'refresh, Redis',
   oidc: 'oidc-provider 9 refresh',
   sign: 'EdDSA sign micro-bench',
+  'verify-dpop': '@latchkey/verify: raw signature vs cached Bearer vs DPoP-bound (fresh proof each call)',
   'storm-signup': 'login during a sign-up storm (existing address, spread sources)',
   'storm-signup-1src': 'login during a sign-up storm (one source)',
   'storm-login': 'login during a wrong-password storm (40 accounts, spread sources)',
@@ -140,6 +142,7 @@ interface ScenarioResult {
   checks: string[];
   profile?: ProfileSummary;
   sign?: SignResult[];
+  verifyDpop?: SignResult[];
   /** Storm scenarios: this checkout's figures, and the --compare-root checkout's of the same run. */
   storm?: { current: StormFigures; compared: StormFigures | null };
 }
@@ -503,6 +506,18 @@ async function sign(res: ScenarioResult): Promise<void> {
   }
 }
 
+async function verifyDpop(res: ScenarioResult): Promise<void> {
+  res.generator = 'in-process';
+  const child = startNodeTs('verify-dpop', 'bench/verify-dpop.ts', { VERIFY_DPOP_JSON: '1' }, []);
+  try {
+    const out = await waitForReadyLine<{ results: SignResult[] }>(child, 180_000);
+    res.verifyDpop = out.results;
+    res.checks.push('own process; every DPoP call uses a new pre-made proof and must succeed');
+  } finally {
+    await child.stop();
+  }
+}
+
 /** A storm against the --compare-root checkout first (when given), then against this one. */
 function storm(kind: StormKind) {
   return async (res: ScenarioResult): Promise<void> => {
@@ -535,6 +550,7 @@ const RUNNERS: Record<Scenario, (r: ScenarioResult) => Promise<void>> = {
   redis: redisRefresh,
   oidc,
   sign,
+  'verify-dpop': verifyDpop,
   'storm-signup': storm('signup-spread'),
   'storm-signup-1src': storm('signup-one-source'),
   'storm-login': storm('login-spread'),
@@ -607,7 +623,7 @@ function printTable(targets: Target[]): void {
   const loopBase = ok('baseline-loop')?.rps;
   const rows = [['scenario', 'generator', 'req/s', 'p50 ms', 'p99 ms', '× baseline', '× loop base', 'srv CPU µs/req', 'CPU-cost ×', 'srv cores', 'errors']];
   for (const r of results) {
-    if (r.name === 'sign' || r.storm) continue;
+    if (r.name === 'sign' || r.name === 'verify-dpop' || r.storm) continue;
     if (r.status !== 'ok') {
       rows.push([r.title, r.status, '-', '-', '-', '-', '-', '-', '-', '-', r.message ?? '']);
       continue;
@@ -640,6 +656,13 @@ function printTable(targets: Target[]): void {
   if (signRes) {
     console.log('\nEdDSA access-token signing / verification (one process, ~1 s each):');
     for (const s of signRes) console.log(`  ${s.name.padEnd(40)} ${fmt(s.opsPerSec).padStart(8)} ops/s  ${fmt(s.opsPerCpuSec).padStart(8)} ops/CPU-s  ${s.note}`);
+  }
+  const dpopRes = results.find((r) => r.name === 'verify-dpop' && r.status === 'ok')?.verifyDpop;
+  if (dpopRes && dpopRes[0]) {
+    const raw = dpopRes[0].opsPerSec;
+    const rawCpu = dpopRes[0].opsPerCpuSec;
+    console.log('\n@latchkey/verify, DPoP-bound access tokens (one process):');
+    for (const s of dpopRes) console.log(`  ${s.name.padEnd(48)} ${fmt(s.opsPerSec).padStart(9)} ops/s  ${(s.opsPerSec / raw).toFixed(2).padStart(7)}× raw  ${fmt(s.opsPerCpuSec).padStart(9)} ops/CPU-s  ${(s.opsPerCpuSec / rawCpu).toFixed(2).padStart(7)}× raw per CPU-s`);
   }
   const storms = results.filter((r) => r.storm && r.status === 'ok');
   if (storms.length) {

@@ -105,7 +105,8 @@ describe('Bearer routes', () => {
   it('without credentials: 401 with a bare RFC 6750 challenge', async () => {
     const r = await call(B, 'GET', '/auth/me');
     assert.equal(r.status, 401);
-    assert.equal(r.headers.get('www-authenticate'), 'Bearer realm="latchkey"');
+    // RFC 9449 §7.1: the DPoP scheme is offered beside Bearer (LATCHKEY_DPOP is not off).
+    assert.match(r.headers.get('www-authenticate') ?? '', /^Bearer realm="latchkey", DPoP algs="[^"]+"$/);
   });
 
   it('with a bad token: 401 invalid_token challenge', async () => {
@@ -261,7 +262,10 @@ describe('sessions', () => {
     assert.equal(first.current, true);
     assert.equal(second.current, false);
     assert.equal(second.device, 'Firefox 130 on Windows');
-    for (const s of r.body.sessions) assert.deepEqual(Object.keys(s).sort(), ['createdAt', 'current', 'device', 'id', 'lastUsedAt']);
+    for (const s of r.body.sessions) assert.deepEqual(Object.keys(s).sort(), ['createdAt', 'current', 'device', 'id', 'keyBound', 'lastUsedAt']);
+    for (const s of r.body.sessions) assert.equal(s.keyBound, false);
+    // Issue 11: no finer than the minute, which tells a thief nothing about when a rotation happened.
+    for (const s of r.body.sessions) assert.equal(Date.parse(s.lastUsedAt) % 60_000, 0);
   });
 
   it('DELETE /auth/sessions/:id ends one session; another user’s or an unknown id is 404', async () => {

@@ -16,6 +16,7 @@ import { settleResetRequests } from '../../packages/server/src/auth/password-res
 import { isApiRoute } from '../../packages/server/src/http/openapi.js';
 import { startOwnPostgres, type OwnPostgres } from '../harness/postgres.js';
 import { startRedis, type RedisProcess } from '../harness/redis.js';
+import { DpopKey } from '../helpers/dpop.js';
 import { call, signup, uniqueEmail, type Res } from '../helpers/http.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { TEST_SECRETS_KEY } from '../helpers/secrets.js';
@@ -417,6 +418,47 @@ describe('coverage: every documented answer, from a real server', () => {
     }
   });
 
+  it('RFC 9449: DPoP proofs at sign-up, login and token, and DPoP-bound tokens on Bearer routes', async () => {
+    const key = new DpopKey();
+    const proofFor = (path: string, o: Parameters<DpopKey['proof']>[2] = {}) => ({ dpop: key.proof(B + path, 'POST', o) });
+    for (const path of ['/auth/signup', '/auth/login']) {
+      const json = { email: uniqueEmail(), password };
+      const challenged = await drive(B, 'POST', path, 400, { json, headers: proofFor(path, { nonce: null }), reason: 'dpop_nonce_required' });
+      key.learn(B, challenged);
+      await drive(B, 'POST', path, 400, { json, headers: proofFor(path, { htu: `${B}/elsewhere` }), reason: 'dpop_proof_invalid' });
+    }
+    const email = uniqueEmail();
+    const u = await key.signup(B, email);
+    assert.equal(u.status, 201);
+    assert.equal(u.body.token_type, 'DPoP');
+    const login = await drive(B, 'POST', '/auth/login', 200, { json: { email, password }, headers: proofFor('/auth/login') });
+    assert.equal(login.body.token_type, 'DPoP');
+    const tokenBody = (rt: string) => ({ grant_type: 'refresh_token', refresh_token: rt });
+    await drive(B, 'POST', '/auth/token', 400, { json: tokenBody(u.body.refresh_token), headers: proofFor('/auth/token', { nonce: null }), reason: 'dpop_nonce_required' });
+    await drive(B, 'POST', '/auth/token', 400, { json: tokenBody(u.body.refresh_token), headers: proofFor('/auth/token', { htm: 'GET' }), reason: 'dpop_proof_invalid' });
+    const rotated = await drive(B, 'POST', '/auth/token', 200, { json: tokenBody(u.body.refresh_token), headers: proofFor('/auth/token') });
+    assert.equal(rotated.body.token_type, 'DPoP');
+    const at = rotated.body.access_token as string;
+    // Bearer routes: the bound token as Bearer, and with proofs that do not fit.
+    const bearerOnly = await drive(B, 'GET', '/auth/me', 401, { token: at, reason: 'access_token_bound' });
+    assert.match(bearerOnly.headers.get('www-authenticate') ?? '', /^DPoP error="invalid_token"/);
+    await drive(B, 'GET', '/auth/me', 401, { headers: { authorization: `DPoP ${at}`, dpop: key.proof(`${B}/auth/me`, 'GET', { accessToken: 'another token', nonce: null }) }, reason: 'dpop_proof_invalid' });
+    await drive(B, 'GET', '/auth/me', 200, { headers: { authorization: `DPoP ${at}`, dpop: key.proof(`${B}/auth/me`, 'GET', { accessToken: at, nonce: null }) } });
+    const bearerSession = await signup(B);
+    await drive(B, 'GET', '/auth/me', 401, { headers: { authorization: `DPoP ${bearerSession.access_token}`, dpop: key.proof(`${B}/auth/me`, 'GET', { accessToken: bearerSession.access_token, nonce: null }) }, reason: 'access_token_bound' });
+    // Another key's proof with the bound session's current token: a copy; the session is revoked.
+    const thief = new DpopKey();
+    thief.nonces.set(new URL(B).origin, key.nonces.get(new URL(B).origin)!);
+    await drive(B, 'POST', '/auth/token', 400, { json: tokenBody(rotated.body.refresh_token), headers: { dpop: thief.proof(`${B}/auth/token`, 'POST') }, reason: 'dpop_key_mismatch' });
+    const required = await startServer({ LATCHKEY_DPOP: 'required' });
+    try {
+      await drive(required.url, 'POST', '/auth/signup', 400, { json: { email: uniqueEmail(), password }, reason: 'dpop_proof_required' });
+      await drive(required.url, 'POST', '/auth/login', 400, { json: { email: uniqueEmail(), password }, reason: 'dpop_proof_required' });
+    } finally {
+      await required.close();
+    }
+  });
+
   it('POST /auth/revoke', async () => {
     const u = await signup(B);
     await drive(B, 'POST', '/auth/revoke', 200, { form: `token=${u.refresh_token}` });
@@ -430,6 +472,8 @@ describe('coverage: every documented answer, from a real server', () => {
   it('Bearer routes: 401 for a missing, an invalid and a revoked access token', async () => {
     const u = await signup(B);
     await drive(B, 'POST', '/auth/logout', 204, { token: u.access_token });
+    const key = new DpopKey();
+    const bound = (await key.signup(B, uniqueEmail())).body.access_token;
     const bearer: Array<[string, string]> = [
       ['POST', '/auth/logout'],
       ['GET', '/auth/me'],
@@ -443,9 +487,12 @@ describe('coverage: every documented answer, from a real server', () => {
     ];
     for (const [method, path] of bearer) {
       const missing = await drive(B, method, path, 401, { reason: 'access_token_missing' });
-      assert.equal(missing.headers.get('www-authenticate'), 'Bearer realm="latchkey"');
+      // RFC 6750 §3.1 and RFC 9449 §7.1: both schemes are offered, neither with an error.
+      assert.match(missing.headers.get('www-authenticate') ?? '', /^Bearer realm="latchkey", DPoP algs="ES256 [^"]*"$/);
       await drive(B, method, path, 401, { token: 'garbage', reason: 'access_token_invalid' });
       await drive(B, method, path, 401, { token: u.access_token, reason: 'session_revoked' });
+      await drive(B, method, path, 401, { token: bound, reason: 'access_token_bound' });
+      await drive(B, method, path, 401, { headers: { authorization: `DPoP ${bound}`, dpop: key.proof(B + path, method === 'GET' ? 'POST' : 'GET', { accessToken: bound, nonce: null }) }, reason: 'dpop_proof_invalid' });
     }
   });
 

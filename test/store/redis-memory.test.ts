@@ -6,6 +6,7 @@
 // with several sessions share their key, which the second figure shows.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { newUserId, sessionTag } from '../../packages/server/src/domain/ids.js';
 import { sampleSession } from '../../packages/server/src/store/contract.js';
@@ -37,7 +38,7 @@ after(async () => {
 const usedMemory = async () => Number(/^used_memory:(\d+)/m.exec(await admin.info('memory'))![1]);
 
 /** INFO delta per session after creating N sessions, `perUser` to a user. */
-async function bytesPerSession(perUser: number): Promise<{ perSession: number; keys: number }> {
+async function bytesPerSession(perUser: number, bound = false): Promise<{ perSession: number; keys: number }> {
   await admin.flushall();
   const base = await usedMemory();
   const now = Date.now();
@@ -45,7 +46,7 @@ async function bytesPerSession(perUser: number): Promise<{ perSession: number; k
   for (let off = 0; off < N; off += BATCH) {
     const batch = Array.from({ length: BATCH }, (_, i) => {
       if ((off + i) % perUser === 0) userId = newUserId();
-      return sampleSession(now + i, { userId });
+      return sampleSession(now + i, { userId, keyId: bound ? randomBytes(16).toString('base64url') : null });
     });
     // Concurrent calls are auto-pipelined by the adapter's client: one write per batch.
     await Promise.all(batch.map((s) => stores.sessions.createSession(s, null, policy)));
@@ -63,6 +64,10 @@ test(`sessions take at most 300 bytes each over ${N / 1000}k sessions, even with
   t.diagnostic(`3 sessions per user: ${shared.perSession.toFixed(1)} B/session`);
   assert.ok(worst.perSession <= 300, `${worst.perSession.toFixed(1)} B per session`);
   assert.ok(shared.perSession < worst.perSession, 'a user’s sessions share their key');
+  // Issue 11: a DPoP-bound session also keeps its key's 16-byte id.
+  const bound = await bytesPerSession(1, true);
+  t.diagnostic(`1 DPoP-bound session per user: ${bound.perSession.toFixed(1)} B/session`);
+  assert.ok(bound.perSession <= 300, `bound: ${bound.perSession.toFixed(1)} B per session`);
   await admin.flushall();
 });
 
@@ -84,8 +89,8 @@ test('memory of a session does not change across 1,000 rotations, and its group 
   assert.equal(await admin.hlen(group), 2, 'two fields, and nothing from old generations');
 });
 
-test('the longest device label (64 bytes) and an 18-byte client id keep the listpack encoding', async () => {
-  const s = sampleSession(Date.now(), { device: 'x'.repeat(64), clientId: 'c'.repeat(18) });
+test('the longest device label (64 bytes), a 17-byte client id and a DPoP key id keep the listpack encoding', async () => {
+  const s = sampleSession(Date.now(), { device: 'x'.repeat(64), clientId: 'c'.repeat(17), keyId: randomBytes(16).toString('base64url') });
   await stores.sessions.createSession(s, null, policy);
   assert.equal(await admin.object('ENCODING', keys.sessionGroup(sessionTag(s.id))), 'listpack');
   assert.deepEqual(await stores.sessions.getSession(s.id), s);

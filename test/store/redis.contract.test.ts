@@ -92,8 +92,15 @@ describe('redis adapter beyond the contract', () => {
     assert.equal(sessionTag(s.id), userTag(s.userId));
     const stored = await admin.hgetallBuffer(group);
     assert.deepEqual(Object.keys(stored).sort(), [s.id.slice(4), `${s.id.slice(4)}:`].sort());
-    assert.equal(stored[s.id.slice(4)]!.length, 49, 'numbers, UUID and client id: no token material');
+    assert.equal(stored[s.id.slice(4)]!.length, 50, 'numbers, UUID and client id: no token material');
     assert.equal(stored[`${s.id.slice(4)}:`]!.toString(), s.device);
+    // A DPoP-bound session has a third field: its key id's 16 bytes, nothing else of the key.
+    const bound = session({ keyId: 'AAECAwQFBgcICQoLDA0ODw' });
+    await redis.sessions.createSession(bound, null, policy);
+    const boundFields = await admin.hgetallBuffer(keys.sessionGroup(sessionTag(bound.id)));
+    assert.deepEqual(boundFields[`${bound.id.slice(4)};`], Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex'));
+    await redis.sessions.deleteSession(bound.id);
+    assert.equal(await admin.hexists(keys.sessionGroup(sessionTag(bound.id)), `${bound.id.slice(4)};`), 0, 'deleted with its session');
     const ttl = await admin.pttl(group);
     assert.ok(ttl > 55_000 && ttl <= 60_000, `absolute end first: ${ttl}`);
     // A second session of the user that lives longer extends the group's TTL to its idle deadline...

@@ -18,8 +18,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import { newSessionId, newUserId } from '../../packages/server/src/domain/ids.js';
+import { BEARER_GRACE_USES } from '../../packages/server/src/domain/key-binding.js';
 import { MAX_GENERATION } from '../../packages/server/src/domain/refresh-token.js';
-import { applyRotation, decideRotation, type PresentedToken } from '../../packages/server/src/domain/rotation.js';
+import { applyRotation, decideRotation, endsAsCopy, type PresentedToken } from '../../packages/server/src/domain/rotation.js';
 import type { SessionPolicy, SessionRecord } from '../../packages/server/src/domain/session.js';
 import { openPostgresStores, type PostgresStores } from '../../packages/server/src/store/postgres/open.js';
 import { openRedisStores, type RedisStores } from '../../packages/server/src/store/redis/open.js';
@@ -51,6 +52,11 @@ interface Case {
   setup: { mode: 'rotated'; gaps: number[] } | { mode: 'stored'; generation: number; sinceRotation: number };
   /** ms after the last rotation that the predecessor was replayed in grace (moves lastUsedAt); 0 for none. */
   graceReplayAfter: number;
+  /** How many times it was replayed then (a Bearer session takes at most BEARER_GRACE_USES). */
+  graceReplays: number;
+  /** A DPoP-bound session (issue 11), and whose key's proof comes with the presented token. */
+  bound: boolean;
+  presentedKey: 'same' | 'other' | 'none';
   /** expiresAt - lastUsedAt. */
   tail: number;
   presentedOffset: number;
@@ -59,7 +65,8 @@ interface Case {
   clock: { anchor: 'lastUsed' | 'graceEnd' | 'idleEnd' | 'expiry'; delta: number } | { anchor: 'anywhere'; fraction: number };
 }
 
-const CLIENTS = ['app', 'mobile.app', 'c'.repeat(18), 'x'];
+const CLIENTS = ['app', 'mobile.app', 'c'.repeat(17), 'x'];
+const newKeyId = () => randomBytes(16).toString('base64url');
 
 const caseArb: fc.Arbitrary<Case> = fc.record({
   exists: fc.oneof({ weight: 9, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
@@ -81,6 +88,9 @@ const caseArb: fc.Arbitrary<Case> = fc.record({
     { weight: 2, arbitrary: fc.integer({ min: 1, max: 60 * SEC }) },
     { weight: 1, arbitrary: fc.integer({ min: 1, max: 2 * DAY }) },
   ),
+  graceReplays: fc.integer({ min: 1, max: 5 }),
+  bound: fc.boolean(),
+  presentedKey: fc.oneof({ weight: 4, arbitrary: fc.constant('same' as const) }, { weight: 1, arbitrary: fc.constant('other' as const) }, { weight: 1, arbitrary: fc.constant('none' as const) }),
   tail: fc.integer({ min: MIN_TAIL, max: 30 * DAY }),
   // Mostly the current token or its predecessor, where rotate, grace and reuse part ways.
   presentedOffset: fc.oneof(
@@ -119,6 +129,9 @@ const base: Case = {
   clientId: 'app',
   setup: { mode: 'rotated', gaps: [MIN, MIN] },
   graceReplayAfter: 0,
+  graceReplays: 1,
+  bound: false,
+  presentedKey: 'none',
   tail: DAY,
   presentedOffset: 0,
   presentedClient: 'same',
@@ -135,6 +148,12 @@ const EXAMPLES: Case[] = [
   { ...base, clock: { anchor: 'expiry', delta: 0 } },
   { ...base, tail: 2 * DAY, clock: { anchor: 'idleEnd', delta: 0 } },
   { ...base, uuidUser: false, setup: { mode: 'stored', generation: MAX_GENERATION, sinceRotation: MIN } },
+  // Issue 11: a Bearer generation's grace answers run out; a bound session's do not, nor its window.
+  { ...base, presentedOffset: -1, graceReplayAfter: SEC, graceReplays: 3, clock: { anchor: 'lastUsed', delta: 1 } },
+  { ...base, bound: true, presentedKey: 'same', presentedOffset: -1, graceReplayAfter: SEC, graceReplays: 5, clock: { anchor: 'graceEnd', delta: DAY / 2 } },
+  { ...base, bound: true, presentedKey: 'other' },
+  { ...base, bound: true, presentedKey: 'none', presentedOffset: -1 },
+  { ...base, presentedKey: 'same' },
 ];
 
 /** The stored state a case describes, and the steps that bring an adapter to it. */
@@ -156,7 +175,9 @@ function plan(c: Case) {
   }
   // Only a predecessor can be replayed in grace: generation 0 has none.
   const graceReplayAt = generation > 0 && c.graceReplayAfter > 0 ? rotatedAt + c.graceReplayAfter : null;
+  const graceReplays = graceReplayAt === null ? 0 : c.bound ? c.graceReplays : Math.min(c.graceReplays, BEARER_GRACE_USES);
   const lastUsedAt = graceReplayAt ?? rotatedAt;
+  const keyId = c.bound ? newKeyId() : null;
   const state: SessionRecord = {
     id: newSessionId(userId),
     userId,
@@ -167,15 +188,21 @@ function plan(c: Case) {
     lastUsedAt,
     expiresAt: lastUsedAt + c.tail,
     device: 'Firefox 128 on macOS',
+    keyId,
+    graceUses: graceReplays,
   };
   const created: SessionRecord =
-    c.setup.mode === 'rotated' ? { ...state, generation: 0, rotatedAt: createdAt, lastUsedAt: createdAt } : { ...state, lastUsedAt: rotatedAt };
+    c.setup.mode === 'rotated'
+      ? { ...state, generation: 0, rotatedAt: createdAt, lastUsedAt: createdAt, graceUses: 0 }
+      : { ...state, lastUsedAt: rotatedAt, graceUses: 0 };
   const now = clockOf(c, state);
   const presented: PresentedToken = {
     generation: Math.min(MAX_GENERATION, Math.max(0, generation + c.presentedOffset)),
     clientId: c.presentedClient === 'same' ? c.clientId : CLIENTS.find((x) => x !== c.clientId)!,
+    // A Bearer session may be offered a proof too: it stays Bearer (the key is not the session's).
+    keyId: c.presentedKey === 'none' ? null : c.presentedKey === 'same' && keyId ? keyId : newKeyId(),
   };
-  return { state, created, rotations, graceReplayAt, now, presented };
+  return { state, created, rotations, graceReplayAt, graceReplays, now, presented };
 }
 
 function clockOf(c: Case, s: SessionRecord): number {
@@ -197,12 +224,12 @@ function clockOf(c: Case, s: SessionRecord): number {
 async function arrange(name: string, store: SessionStore, p: ReturnType<typeof plan>): Promise<void> {
   await store.createSession(p.created, null, SETUP);
   for (const [i, at] of p.rotations.entries()) {
-    const out = await store.rotate(p.state.id, { generation: i, clientId: p.state.clientId }, at, SETUP);
+    const out = await store.rotate(p.state.id, { generation: i, clientId: p.state.clientId, keyId: p.state.keyId ?? null }, at, SETUP);
     assert.equal(out.decision.kind, 'rotate', `${name}: setup rotation ${i}`);
   }
-  if (p.graceReplayAt !== null) {
-    const out = await store.rotate(p.state.id, { generation: p.state.generation - 1, clientId: p.state.clientId }, p.graceReplayAt, SETUP);
-    assert.equal(out.decision.kind, 'grace', `${name}: setup grace replay`);
+  for (let i = 0; p.graceReplayAt !== null && i < p.graceReplays; i++) {
+    const out = await store.rotate(p.state.id, { generation: p.state.generation - 1, clientId: p.state.clientId, keyId: p.state.keyId ?? null }, p.graceReplayAt, SETUP);
+    assert.equal(out.decision.kind, 'grace', `${name}: setup grace replay ${i}`);
   }
   assert.deepEqual(await store.getSession(p.state.id), p.state, `${name}: the stored state the case describes`);
 }
@@ -249,7 +276,7 @@ test(`every adapter's rotate decides and stores what decideRotation + applyRotat
       const decision = decideRotation(stored, p.presented, p.now, c.policy);
       const kept = stored && applyRotation(stored, decision, p.now);
       const returned = kept ?? stored;
-      const after = kept ?? (decision.kind === 'reuse' || decision.kind === 'expired' ? null : stored);
+      const after = kept ?? (endsAsCopy(decision.kind) || decision.kind === 'expired' ? null : stored);
       const label = decision.kind === 'expired' ? `expired/${decision.reason}` : decision.kind;
       seen.set(label, (seen.get(label) ?? 0) + 1);
       for (const [name, store] of adapters()) {
@@ -264,6 +291,6 @@ test(`every adapter's rotate decides and stores what decideRotation + applyRotat
   );
   t.diagnostic(`decisions: ${JSON.stringify(Object.fromEntries(seen))}`);
   // A property that never reaches a kind of decision says nothing about it.
-  const kinds = ['rotate', 'grace', 'reuse', 'future', 'wrong_client', 'not_found', 'expired/absolute', 'expired/idle'];
+  const kinds = ['rotate', 'grace', 'reuse', 'key_mismatch', 'future', 'wrong_client', 'not_found', 'expired/absolute', 'expired/idle'];
   for (const k of kinds) assert.ok((seen.get(k) ?? 0) > 0, `no case reached ${k}: ${JSON.stringify(Object.fromEntries(seen))}`);
 });

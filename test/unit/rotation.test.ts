@@ -23,12 +23,12 @@ const at = (g: number, clientId = 'app') => ({ generation: g, clientId });
 describe('rotation decision', () => {
   it('rotates the current generation', () => {
     assert.deepEqual(decideRotation(base, at(7), T + 1, grace), { kind: 'rotate' });
-    assert.deepEqual(applyRotation(base, { kind: 'rotate' }, T + 1), { ...base, generation: 8, rotatedAt: T + 1, lastUsedAt: T + 1 });
+    assert.deepEqual(applyRotation(base, { kind: 'rotate' }, T + 1), { ...base, generation: 8, rotatedAt: T + 1, lastUsedAt: T + 1, graceUses: 0 });
   });
 
   it('replays the immediate predecessor within the grace window without advancing', () => {
     assert.deepEqual(decideRotation(base, at(6), T + 10_000, grace), { kind: 'grace' });
-    assert.deepEqual(applyRotation(base, { kind: 'grace' }, T + 5), { ...base, lastUsedAt: T + 5 });
+    assert.deepEqual(applyRotation(base, { kind: 'grace' }, T + 5), { ...base, lastUsedAt: T + 5, graceUses: 1 });
   });
 
   it('treats the predecessor after the window as reuse', () => {

@@ -155,3 +155,8 @@ export async function startTrap(): Promise<{ url: string; hits: () => number; cl
     close: () => new Promise<void>((r) => srv.close(() => r())),
   };
 }
+
+/** A token as the server issues it for a DPoP-bound session (RFC 9449 §6.1): `cnf.jkt` names the client's key. */
+export function signBound(server: TestServer, jkt: string, claims: AccessTokenClaims = goodClaims(server)): string {
+  return signGood(server, { ...claims, cnf: { jkt } });
+}

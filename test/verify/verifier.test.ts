@@ -1,14 +1,16 @@
 // The `verify` library against tokens from a real Latchkey server started in-process: valid
 // tokens, every RFC 9068 §4 / RFC 8725 failure case of the security battery (issue 5), kid
-// rotation, the unknown-kid flood, the verified-token cache and revocation.
+// rotation, the unknown-kid flood, the verified-token cache, revocation, and DPoP-bound tokens
+// (RFC 9449 §7) through verifyRequest.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, createPublicKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { createVerifier, toRfc6750, VerifyError, type Verifier, type VerifyFailure } from '../../packages/verify/src/index.js';
+import { createVerifier, toRfc6750, VerifyError, type RequestCredentials, type Verifier, type VerifyFailure } from '../../packages/verify/src/index.js';
 import { publicJwkOf } from '../../packages/core/src/jwt/algorithms.js';
 import { signJws } from '../../packages/server/src/jwt/signing.js';
 import type { IssuingKey } from '../../packages/server/src/jwt/signing.js';
-import { decodePayload, forge, goodClaims, signGood, signRaw, signup, startServer, startTrap, type TestServer } from './helpers.js';
+import { decodePayload, forge, goodClaims, signBound, signGood, signRaw, signup, startServer, startTrap, type TestServer } from './helpers.js';
+import { makeProof, proofKey, type ProofKey, type ProofOptions } from '../helpers/dpop-proof.js';
 
 const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64url');
 
@@ -600,5 +602,225 @@ describe('verify: revocation feed', () => {
     await assertRefused(v, b, 'revoked');
     await v.close();
     assert.ok(unsubscribed);
+  });
+});
+
+describe('verify: DPoP-bound access tokens (RFC 9449 §7)', () => {
+  let server: TestServer;
+  let verifier: Verifier;
+  let offset = 0;
+  const URL_ = 'https://api.example.com/orders';
+  const ALGS = 'algs="ES256 ES384 EdDSA Ed25519 PS256 RS256"';
+  let es: ProofKey;
+  let ed: ProofKey;
+  const nowSec = () => Math.floor((Date.now() + offset) / 1000);
+
+  before(async () => {
+    server = await startServer();
+    verifier = createVerifier({ issuer: server.issuer, audience: server.audience, fetch: server.fetch, now: () => Date.now() + offset });
+    es = proofKey('ES256');
+    ed = proofKey('EdDSA');
+  });
+  after(async () => {
+    await verifier.close();
+    await server.close();
+  });
+
+  /** A request with a bound token and a proof of `key` for it; `o` changes one thing in the proof. */
+  const dpopRequest = (token: string, key: ProofKey, o: ProofOptions = {}, over: Partial<RequestCredentials> = {}): RequestCredentials => ({
+    authorization: `DPoP ${token}`,
+    dpop: makeProof(key, { htm: 'GET', htu: URL_, accessToken: token, iat: nowSec(), ...o }),
+    method: 'GET',
+    url: URL_,
+    ...over,
+  });
+
+  async function refusedRequest(v: Verifier, req: RequestCredentials, reason: VerifyFailure): Promise<VerifyError> {
+    try {
+      await v.verifyRequest(req);
+    } catch (e) {
+      assert.ok(e instanceof VerifyError, `expected VerifyError, got ${String(e)}`);
+      assert.equal(e.reason, reason);
+      return e;
+    }
+    assert.fail(`request was accepted (expected ${reason})`);
+  }
+
+  /** Every proof failure answers the same way: 401, DPoP error="invalid_dpop_proof", reason dpop_proof_invalid. */
+  async function proofRefused(req: RequestCredentials, reason: VerifyFailure, v = verifier): Promise<void> {
+    const e = await refusedRequest(v, req, reason);
+    assert.equal(e.code, 'invalid_dpop_proof');
+    const r = toRfc6750(e);
+    assert.equal(r.status, 401);
+    assert.equal(r.headers['WWW-Authenticate'], `DPoP error="invalid_dpop_proof", error_description="DPoP proof is invalid", ${ALGS}`);
+    assert.deepEqual(r.body, { error: 'invalid_dpop_proof', error_description: 'DPoP proof is invalid', reason: 'dpop_proof_invalid' });
+  }
+
+  test('happy path: DPoP scheme, proof by the cnf.jkt key for this request (ES256 and EdDSA keys)', async () => {
+    for (const key of [es, ed]) {
+      const token = signBound(server, key.jkt);
+      const claims = await verifier.verifyRequest(dpopRequest(token, key));
+      assert.deepEqual(claims.cnf, { jkt: key.jkt });
+      // The scheme is case-insensitive; the URL may carry a query and a default port.
+      await verifier.verifyRequest(dpopRequest(token, key, {}, { authorization: `dpop ${token}`, url: 'https://api.example.com:443/orders?page=2' }));
+      await verifier.verifyRequest(dpopRequest(token, key, { htm: 'POST' }, { method: 'POST' }));
+    }
+  });
+
+  test('a bound token sent as Bearer is refused with the DPoP challenge (access_token_bound), even with a valid proof', async () => {
+    const token = signBound(server, es.jkt);
+    for (const dpop of [undefined, makeProof(es, { htu: URL_, accessToken: token, iat: nowSec() })]) {
+      const e = await refusedRequest(verifier, { authorization: `Bearer ${token}`, dpop, method: 'GET', url: URL_ }, 'token_bound');
+      const r = toRfc6750(e);
+      assert.equal(r.status, 401);
+      assert.equal(r.headers['WWW-Authenticate'], `DPoP error="invalid_token", error_description="access token is DPoP-bound: send it with the DPoP scheme and a proof", ${ALGS}`);
+      assert.equal(r.body.reason, 'access_token_bound');
+    }
+  });
+
+  test('a bound token given to verify() (no proof possible) is refused: token_bound', async () => {
+    const token = signBound(server, es.jkt);
+    await assertRefused(verifier, token, 'token_bound');
+    // Even once it is in the verified-token cache.
+    await verifier.verifyRequest(dpopRequest(token, es));
+    await assertRefused(verifier, token, 'token_bound');
+  });
+
+  test('an unbound token with the DPoP scheme is refused, even with a valid proof by some key', async () => {
+    const token = signGood(server);
+    const e = await refusedRequest(verifier, dpopRequest(token, es), 'token_not_bound');
+    const r = toRfc6750(e);
+    assert.equal(r.status, 401);
+    assert.equal(r.headers['WWW-Authenticate'], `DPoP error="invalid_token", error_description="access token is invalid", ${ALGS}`);
+    assert.equal(r.body.reason, 'access_token_invalid');
+    // The same token as Bearer is fine (control), and a DPoP header beside Bearer changes nothing.
+    await verifier.verifyRequest({ authorization: `Bearer ${token}`, method: 'GET', url: URL_ });
+    await verifier.verifyRequest({ authorization: `Bearer ${token}`, dpop: makeProof(es, { iat: nowSec() }), method: 'GET', url: URL_ });
+  });
+
+  test('a bad token with the DPoP scheme gets the DPoP challenge; a revoked bound session says session_revoked', async () => {
+    const key = server.latchkey.ctx.keys.signingKey();
+    const forged = forge(key, { ...goodClaims(server), cnf: { jkt: es.jkt }, aud: 'https://elsewhere.example' });
+    const e = await refusedRequest(verifier, dpopRequest(forged, es), 'wrong_audience');
+    assert.equal(e.scheme, 'DPoP');
+    assert.match(toRfc6750(e).headers['WWW-Authenticate'] ?? '', /^DPoP error="invalid_token"/);
+    const token = signBound(server, es.jkt, goodClaims(server, 'sid-dpop-revoked'));
+    await verifier.verifyRequest(dpopRequest(token, es));
+    verifier.revoke('sid-dpop-revoked', Date.now() + 60_000);
+    const r = toRfc6750(await refusedRequest(verifier, dpopRequest(token, es), 'revoked'));
+    assert.equal(r.body.reason, 'session_revoked');
+    assert.match(r.headers['WWW-Authenticate'] ?? '', /^DPoP error="invalid_token"/);
+    // A cnf that is not exactly {jkt} is a bad token, not an unbound one.
+    await refusedRequest(verifier, dpopRequest(forge(key, { ...goodClaims(server), cnf: { jkt: es.jkt, x5t: 'a' } }), es), 'bad_claims');
+  });
+
+  test('ath of another token, or no ath: refused', async () => {
+    const token = signBound(server, es.jkt);
+    const other = signBound(server, es.jkt);
+    await proofRefused(dpopRequest(token, es, { accessToken: other }), 'proof_wrong_ath');
+    await proofRefused(dpopRequest(token, es, { accessToken: undefined, claims: { ath: undefined } }), 'proof_wrong_ath');
+  });
+
+  test('htm and htu of another request: refused', async () => {
+    const token = signBound(server, es.jkt);
+    await proofRefused(dpopRequest(token, es, { htm: 'POST' }), 'proof_wrong_htm');
+    await proofRefused(dpopRequest(token, es, {}, { method: 'DELETE' }), 'proof_wrong_htm');
+    await proofRefused(dpopRequest(token, es, { htu: 'https://api.example.com/admin' }), 'proof_wrong_htu');
+    await proofRefused(dpopRequest(token, es, { htu: 'https://evil.example/orders' }), 'proof_wrong_htu');
+    await proofRefused(dpopRequest(token, es, {}, { url: 'http://api.example.com/orders' }), 'proof_wrong_htu');
+    await proofRefused(dpopRequest(token, es, {}, { url: '' }), 'proof_wrong_htu');
+  });
+
+  test('iat outside the window (default 60 s + 5 s leeway; dpopMaxAgeSec): refused', async () => {
+    const token = signBound(server, es.jkt);
+    await verifier.verifyRequest(dpopRequest(token, es, { iat: nowSec() - 64 }));
+    await proofRefused(dpopRequest(token, es, { iat: nowSec() - 67 }), 'proof_stale');
+    await verifier.verifyRequest(dpopRequest(token, es, { iat: nowSec() + 4 }));
+    await proofRefused(dpopRequest(token, es, { iat: nowSec() + 7 }), 'proof_future');
+    const short = createVerifier({ issuer: server.issuer, audience: server.audience, fetch: server.fetch, dpopMaxAgeSec: 10 });
+    await short.verifyRequest(dpopRequest(token, es, { iat: nowSec() - 14 }));
+    await proofRefused(dpopRequest(token, es, { iat: nowSec() - 17 }), 'proof_stale', short);
+    await short.close();
+  });
+
+  test('a replayed proof (same jti) is refused, for as long as it would otherwise be accepted', async () => {
+    const token = signBound(server, es.jkt);
+    const req = dpopRequest(token, es);
+    await verifier.verifyRequest(req);
+    await proofRefused(req, 'proof_replayed');
+    offset = 60_000; // still inside 60 s + leeway
+    try {
+      await proofRefused(req, 'proof_replayed');
+      offset = 70_000; // beyond it: refused as stale, never accepted again
+      await proofRefused(req, 'proof_stale');
+    } finally {
+      offset = 0;
+    }
+    // A fresh proof (new jti) for the same request is fine.
+    await verifier.verifyRequest(dpopRequest(token, es));
+  });
+
+  test('a proof by another key than cnf.jkt is refused', async () => {
+    const token = signBound(server, es.jkt);
+    await proofRefused(dpopRequest(token, ed), 'proof_key_mismatch');
+    await proofRefused(dpopRequest(token, proofKey('ES256')), 'proof_key_mismatch');
+    // A proof claiming the bound key's jwk but signed by another key: a bad signature.
+    const thief = proofKey('ES256');
+    await proofRefused(dpopRequest(token, { ...thief, jwk: es.jwk }), 'proof_bad_signature');
+  });
+
+  test('a verified-token cache hit still checks the proof, every time', async () => {
+    const token = signBound(server, es.jkt);
+    const first = await verifier.verifyRequest(dpopRequest(token, es));
+    const second = await verifier.verifyRequest(dpopRequest(token, es));
+    assert.equal(second, first, 'the second call was a cache hit (same frozen claims)');
+    await proofRefused({ ...dpopRequest(token, es), dpop: undefined }, 'proof_missing');
+    await proofRefused(dpopRequest(token, ed), 'proof_key_mismatch');
+    await proofRefused(dpopRequest(token, es, { htu: 'https://api.example.com/other' }), 'proof_wrong_htu');
+    const used = dpopRequest(token, es);
+    assert.equal(await verifier.verifyRequest(used), first);
+    await proofRefused(used, 'proof_replayed');
+  });
+
+  test('no DPoP header, several, or a comma-joined one: refused', async () => {
+    const token = signBound(server, es.jkt);
+    const a = dpopRequest(token, es);
+    const b = dpopRequest(token, es);
+    await proofRefused({ ...a, dpop: undefined }, 'proof_missing');
+    await proofRefused({ ...a, dpop: '' }, 'proof_missing');
+    await proofRefused({ ...a, dpop: [a.dpop as string, b.dpop as string] }, 'proof_multiple');
+    await proofRefused({ ...a, dpop: [] }, 'proof_missing');
+    await proofRefused({ ...a, dpop: `${a.dpop as string}, ${b.dpop as string}` }, 'proof_multiple');
+    await proofRefused({ ...a, dpop: 'garbage' }, 'proof_malformed');
+    // Neither of them was spent by the refusals: both are still good alone (an array of one is one header).
+    await verifier.verifyRequest({ ...a, dpop: [a.dpop as string] });
+    await verifier.verifyRequest(b);
+  });
+
+  test('verifyRequest with Bearer: unbound tokens as before; no credentials, several Authorization headers', async () => {
+    const token = signGood(server);
+    const claims = await verifier.verifyRequest({ authorization: `Bearer ${token}`, method: 'GET', url: URL_ });
+    assert.equal(claims.sub, 'user-1');
+    for (const authorization of [undefined, '', 'Basic abc', 'Bearer', 'DPoP', 'DPoP   ']) {
+      const e = await refusedRequest(verifier, { authorization, method: 'GET', url: URL_ }, 'missing_token');
+      assert.equal(toRfc6750(e).headers['WWW-Authenticate'], 'Bearer realm="latchkey"');
+    }
+    await refusedRequest(verifier, { authorization: [`Bearer ${token}`, `Bearer ${token}`], method: 'GET', url: URL_ }, 'authorization_multiple');
+    await refusedRequest(verifier, { authorization: 'Bearer garbage', method: 'GET', url: URL_ }, 'malformed');
+  });
+
+  test('the replay cache is bounded (dpopReplayCacheSize) and a forgotten proof still cannot be replayed', async () => {
+    const v = createVerifier({ issuer: server.issuer, audience: server.audience, fetch: server.fetch, dpopReplayCacheSize: 2, now: () => Date.now() + offset });
+    const token = signBound(server, es.jkt);
+    const t = nowSec();
+    const first = dpopRequest(token, es, { iat: t - 2 });
+    await v.verifyRequest(first);
+    await v.verifyRequest(dpopRequest(token, es, { iat: t - 1 }));
+    await v.verifyRequest(dpopRequest(token, es, { iat: t })); // evicts the first
+    await proofRefused(first, 'proof_replayed', v);
+    await v.verifyRequest(dpopRequest(token, es, { iat: t }));
+    await v.close();
+    // Replay protection cannot be switched off.
+    assert.throws(() => createVerifier({ issuer: server.issuer, audience: server.audience, dpopReplayCacheSize: 0 }), TypeError);
   });
 });

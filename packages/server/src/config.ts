@@ -85,7 +85,25 @@ export interface Config {
   mailMaxAgeSec: number;
   /** Login (and sign-up's first session) only once the address is verified (issue 10). */
   requireVerifiedEmail: boolean;
+  /**
+   * DPoP-bound sessions (RFC 9449, issue 11): `optional` binds a session whose client sends a
+   * proof; `required` refuses sign-up and login without one; `off` ignores proofs (Bearer only).
+   */
+  dpop: DpopPolicy;
+  /** Server nonces (RFC 9449 §8) on the login, sign-up and token endpoints. */
+  dpopNonce: boolean;
+  /** Seconds a DPoP proof is accepted after its `iat` (RFC 9449 §11.1), besides the clock leeway. */
+  dpopProofMaxAgeSec: number;
+  /** The public base URL clients call (behind a proxy: the proxy's); proofs' `htu` must name it. */
+  publicUrl: string;
+  /**
+   * Every base URL a proof's `htu` may name: the public URL, and where that is the default
+   * http://localhost:PORT, its loopback addresses too (a browser on 127.0.0.1 is on the same machine).
+   */
+  publicUrls: string[];
 }
+
+export type DpopPolicy = 'optional' | 'required' | 'off';
 
 export class ConfigError extends Error {
   constructor(
@@ -348,5 +366,28 @@ export function loadConfig(env: Env = process.env): Config {
     mailRetryMaxSec: int(env, 'LATCHKEY_MAIL_RETRY_MAX', 60, 1, DAY),
     mailMaxAgeSec: int(env, 'LATCHKEY_MAIL_MAX_AGE', DAY, 60, 7 * DAY),
     requireVerifiedEmail: bool(env, 'LATCHKEY_REQUIRE_VERIFIED_EMAIL', false),
+    dpop: dpopPolicy(env),
+    dpopNonce: bool(env, 'LATCHKEY_DPOP_NONCE', true),
+    dpopProofMaxAgeSec: int(env, 'LATCHKEY_DPOP_PROOF_AGE', 60, 1, 600),
+    ...publicUrls(env, issuer),
   };
+}
+
+function dpopPolicy(env: Env): DpopPolicy {
+  const raw = (env.LATCHKEY_DPOP ?? '').trim().toLowerCase() || 'optional';
+  if (raw !== 'optional' && raw !== 'required' && raw !== 'off') throw new ConfigError('LATCHKEY_DPOP', 'optional, required or off', raw);
+  return raw;
+}
+
+function publicUrls(env: Env, issuer: string): { publicUrl: string; publicUrls: string[] } {
+  const raw = url(env, 'LATCHKEY_PUBLIC_URL', ['http:', 'https:']);
+  if (raw !== null) {
+    const u = new URL(raw);
+    if (u.search || u.hash || u.username || u.password) throw new ConfigError('LATCHKEY_PUBLIC_URL', 'an http(s) URL without credentials, query or fragment', raw);
+    return { publicUrl: raw, publicUrls: [raw] };
+  }
+  const u = new URL(issuer);
+  if (u.hostname !== 'localhost') return { publicUrl: issuer, publicUrls: [issuer] };
+  const on = (host: string) => `${u.protocol}//${host}${u.port ? `:${u.port}` : ''}${u.pathname}`;
+  return { publicUrl: issuer, publicUrls: [issuer, on('127.0.0.1'), on('[::1]')] };
 }

@@ -1,7 +1,9 @@
-// Fastify adapter: verifies the Bearer token in onRequest (before the body is even read, so an
-// unauthenticated caller cannot make us parse a large body) and puts the claims on `request.auth`.
+// Fastify adapter: verifies the Bearer or DPoP credentials in onRequest (before the body is even
+// read, so an unauthenticated caller cannot make us parse a large body) and puts the claims on
+// `request.auth`.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { bearerTokenFrom, toRfc6750, VerifyError } from './errors.js';
+import { toRfc6750, VerifyError } from './errors.js';
+import { checkPublicUrl, publicRequestUrl } from './request-url.js';
 import type { VerifiedClaims, Verifier } from './verifier.js';
 
 declare module 'fastify' {
@@ -19,6 +21,13 @@ export interface FastifyGuardOptions {
   verifier: Verifier;
   /** RFC 6750 §3 realm in the challenge. */
   realm?: string;
+  /**
+   * The API's public base URL (e.g. `https://api.example.com`, or with a path prefix), which DPoP
+   * proofs name in `htu`. Set it behind a proxy. Default: Fastify's `request.protocol` and
+   * `request.host`, which trust the Host header (and X-Forwarded-Proto/-Host when Fastify's
+   * `trustProxy` says so).
+   */
+  publicUrl?: string;
 }
 
 export interface LatchkeyFastifyOptions extends FastifyGuardOptions {
@@ -38,14 +47,16 @@ async function reject(reply: FastifyReply, err: VerifyError, realm: string | und
 export function fastifyGuard(opts: FastifyGuardOptions) {
   const { verifier, realm } = opts;
   toRfc6750(new VerifyError('invalid_token', 'malformed'), { realm }); // a bad realm fails at setup, not per request
+  const publicUrl = checkPublicUrl(opts.publicUrl, 'latchkeyFastify');
   return async function latchkeyGuard(req: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const token = bearerTokenFrom(req.headers.authorization);
-    if (token === null) {
-      await reject(reply, new VerifyError('invalid_token', 'missing_token'), realm);
-      return;
-    }
     try {
-      req.auth = await verifier.verify(token);
+      req.auth = await verifier.verifyRequest({
+        authorization: req.headers.authorization,
+        dpop: req.headers.dpop,
+        method: req.method,
+        // req.url is the whole request target, whatever prefix the route was registered under.
+        url: publicRequestUrl(publicUrl, req.protocol, req.host, req.url),
+      });
     } catch (e) {
       if (!(e instanceof VerifyError)) throw e;
       await reject(reply, e, realm);

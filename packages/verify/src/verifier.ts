@@ -1,9 +1,15 @@
 // Local verification of Latchkey access tokens for APIs that are not Latchkey. The checks, the
 // verified-token cache and the revoked-session set are the server's own (@latchkey/core: RFC 9068
 // §4 and RFC 8725); this file adds where the keys come from: the issuer's JWKS, refetched on
-// rotation without letting a token force fetches.
+// rotation without letting a token force fetches. DPoP-bound tokens (RFC 9449 §7) are accepted
+// only through verifyRequest, with a proof of their key for that very request.
 import {
+  boundThumbprint,
+  DpopError,
   parseCompactJws,
+  ProofReplayCache,
+  proofReplayKey,
+  verifyDpopProof,
   RevocationFollower,
   RevocationSet,
   VerifiedTokenCache,
@@ -15,7 +21,7 @@ import {
   type VerificationKey,
   type VerifyOptions,
 } from '@latchkey/core';
-import { VerifyError } from './errors.js';
+import { credentialsFrom, VerifyError, type DpopProofFailure } from './errors.js';
 import { discoverJwksUri, fetchJwks, trustedKeys, type FetchLike } from './jwks.js';
 
 export interface VerifierOptions {
@@ -41,19 +47,54 @@ export interface VerifierOptions {
   now?: () => number;
   /** The revocation feed to follow (e.g. `redisRevocationSource(...)` or the server's own feed). */
   revocations?: RevocationSource;
+  /** Seconds a DPoP proof is accepted after its `iat` (RFC 9449 §11.1), plus `leewaySec` both ways. Default 60. */
+  dpopMaxAgeSec?: number;
+  /** Proof ids (`jti`) remembered to refuse replays (RFC 9449 §11.1); bounded, in memory. Default 100000. */
+  dpopReplayCacheSize?: number;
 }
 
 export type VerifiedClaims = Readonly<AccessTokenClaims>;
 
+/** What verifyRequest needs of an HTTP request. */
+export interface RequestCredentials {
+  /** The Authorization header as received (an array if it came more than once). */
+  authorization: string | string[] | undefined;
+  /** The DPoP header as received (RFC 9449 §4.1). */
+  dpop?: string | string[] | undefined;
+  /** The request method, as the proof's `htm` must name it. */
+  method: string;
+  /**
+   * The request's absolute URL as the client called it (behind a proxy: the public URL, not the
+   * one this process sees); compared with the proof's `htu` without query and fragment.
+   */
+  url: string;
+}
+
 export interface Verifier {
-  /** Resolves to the token's claims (frozen), or rejects with a VerifyError. Never logs the token. */
+  /**
+   * Resolves to the token's claims (frozen), or rejects with a VerifyError. Never logs the token.
+   * Refuses DPoP-bound tokens (`token_bound`): there is no proof to check here; use verifyRequest.
+   */
   verify(token: string): Promise<VerifiedClaims>;
+  /**
+   * Verifies the credentials of one request: `Authorization: Bearer <unbound token>`, or
+   * `Authorization: DPoP <bound token>` with a `DPoP` proof by the token's key for this method
+   * and URL (RFC 9449 §7). Rejects with a VerifyError; missing credentials are `missing_token`.
+   */
+  verifyRequest(req: RequestCredentials): Promise<VerifiedClaims>;
   /** Fetches keys and loads revocations now instead of on the first verify. */
   ready(): Promise<void>;
   /** Refuses the session's tokens until `until` (ms epoch), as a feed revocation would. */
   revoke(sessionId: string, until: number): void;
   /** Stops following the revocation source and forgets cached tokens. */
   close(): Promise<void>;
+}
+
+/** A header as frameworks hand it over: the value, undefined when absent, null when it came more than once. */
+function single(h: string | readonly string[] | undefined): string | undefined | null {
+  if (h === undefined || typeof h === 'string') return h;
+  if (h.length === 0) return undefined;
+  return h.length === 1 ? h[0] : null;
 }
 
 /** After a failed cold-start fetch, callers in this window share the failure instead of each fetching. */
@@ -188,6 +229,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
     cooldown,
     positive('jwksMaxAgeMs', options.jwksMaxAgeMs ?? 300_000),
   );
+  const dpopMaxAgeSec = positive('dpopMaxAgeSec', options.dpopMaxAgeSec ?? 60);
+  // Remembered for as long as verifyDpopProof would accept the proof: max age plus leeway.
+  const replayCacheSize = positive('dpopReplayCacheSize', options.dpopReplayCacheSize ?? 100_000, true);
+  // No "0 disables" here, unlike cacheSize: without it a captured proof could be replayed.
+  if (replayCacheSize < 1) throw new TypeError('createVerifier: dpopReplayCacheSize must be at least 1');
+  const proofsSeen = new ProofReplayCache(dpopMaxAgeSec + opts.leewaySec, replayCacheSize);
   const revoked = new RevocationSet(now, opts.leewaySec * 1000);
   const follower = options.revocations ? new RevocationFollower(options.revocations, revoked, now, COLD_RETRY_MS) : null;
 
@@ -230,24 +277,81 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return frozen;
   }
 
+  /** Signature (or its cache), claims, time and revocation: everything about the token itself. */
+  async function verifyToken(token: string): Promise<VerifiedClaims> {
+    if (typeof token !== 'string') throw new VerifyError('invalid_token', 'malformed');
+    let hit: VerifiedClaims | undefined;
+    try {
+      // A cached token is only a cached signature check, and only while its key is still the
+      // trusted one: time and revocation are re-checked on every call.
+      hit = cache.lookup(token, (kid) => keySet.current?.get(kid), opts);
+    } catch (e) {
+      invalid(e);
+    }
+    if (hit !== undefined) {
+      checkSession(hit);
+      keySet.refreshIfStale(now());
+      return hit;
+    }
+    const claims = await verifyUncached(token);
+    keySet.refreshIfStale(now());
+    return claims;
+  }
+
+  const proofError = (reason: DpopProofFailure) => new VerifyError('invalid_dpop_proof', reason, { scheme: 'DPoP' });
+
+  /**
+   * RFC 9449 §7.1: the proof must be by the token's key (cnf.jkt), for this method and URL,
+   * carry the token's hash (ath), be recent and new. Runs on every request: a cached token only
+   * skips its own signature check, never this.
+   */
+  function checkProof(token: string, jkt: string, req: RequestCredentials): void {
+    const dpop = single(req.dpop);
+    if (dpop === undefined || dpop === '') throw proofError('proof_missing');
+    // §4.3 check 1: exactly one DPoP header. Node joins repeated headers with ", "; a comma is in
+    // no proof's alphabet, so one in the value means several proofs.
+    if (dpop === null || dpop.includes(',')) throw proofError('proof_multiple');
+    let proof;
+    try {
+      proof = verifyDpopProof(dpop, { htm: req.method, htu: req.url, maxAgeSec: dpopMaxAgeSec, leewaySec: opts.leewaySec, now, accessToken: token });
+    } catch (e) {
+      // `replayed` and `use_nonce` are never thrown here (no nonce asked on resource servers, §9; replay is ours, below).
+      if (e instanceof DpopError) throw proofError(e.reason === 'replayed' || e.reason === 'use_nonce' ? 'proof_malformed' : `proof_${e.reason}`);
+      throw e;
+    }
+    if (proof.jkt !== jkt) throw proofError('proof_key_mismatch');
+    // Admitted only once everything else holds, so that refused proofs take no room in the cache.
+    if (!proofsSeen.admit(proofReplayKey(proof), proof.iat, now() / 1000)) throw proofError('proof_replayed');
+  }
+
   return {
     async verify(token: string): Promise<VerifiedClaims> {
-      if (typeof token !== 'string') throw new VerifyError('invalid_token', 'malformed');
-      let hit: VerifiedClaims | undefined;
+      const claims = await verifyToken(token);
+      if (boundThumbprint(claims) !== null) throw new VerifyError('invalid_token', 'token_bound', { scheme: 'DPoP' });
+      return claims;
+    },
+
+    async verifyRequest(req: RequestCredentials): Promise<VerifiedClaims> {
+      const authorization = single(req.authorization);
+      if (authorization === null) throw new VerifyError('invalid_token', 'authorization_multiple');
+      const creds = credentialsFrom(authorization);
+      if (creds === null) throw new VerifyError('invalid_token', 'missing_token');
+      if (creds.scheme === 'Bearer') {
+        const claims = await verifyToken(creds.token);
+        // §7.1: a bound token as Bearer is refused, with the DPoP challenge that says why.
+        if (boundThumbprint(claims) !== null) throw new VerifyError('invalid_token', 'token_bound', { scheme: 'DPoP' });
+        return claims;
+      }
+      let claims: VerifiedClaims;
       try {
-        // A cached token is only a cached signature check, and only while its key is still the
-        // trusted one: time and revocation are re-checked on every call.
-        hit = cache.lookup(token, (kid) => keySet.current?.get(kid), opts);
+        claims = await verifyToken(creds.token);
       } catch (e) {
-        invalid(e);
+        if (e instanceof VerifyError && e.code === 'invalid_token') throw new VerifyError(e.code, e.reason, { scheme: 'DPoP', cause: e.cause });
+        throw e;
       }
-      if (hit !== undefined) {
-        checkSession(hit);
-        keySet.refreshIfStale(now());
-        return hit;
-      }
-      const claims = await verifyUncached(token);
-      keySet.refreshIfStale(now());
+      const jkt = boundThumbprint(claims);
+      if (jkt === null) throw new VerifyError('invalid_token', 'token_not_bound', { scheme: 'DPoP' });
+      checkProof(creds.token, jkt, req);
       return claims;
     },
 

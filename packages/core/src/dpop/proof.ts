@@ -6,6 +6,7 @@ import { constants, createHash, createPublicKey, verify, type JsonWebKey, type K
 import { decodeBase64urlStrict } from '../jwt/base64url.js';
 import { parseStrictJsonObject, StrictJsonError } from '../jwt/strict-json.js';
 import { jwkThumbprint } from '../jwt/thumbprint.js';
+import { Lru } from '../jwt/lru.js';
 import { normalizeHtu } from './htu.js';
 
 export const DPOP_TYP = 'dpop+jwt';
@@ -41,8 +42,11 @@ export class DpopError extends Error {
 export interface DpopExpectations {
   /** The request's method (§4.3 check 8). */
   htm: string;
-  /** The request's public URL; compared after normalisation, without query and fragment (check 9). */
-  htu: string;
+  /**
+   * The request's public URL; compared after normalisation, without query and fragment (check 9).
+   * Several when one server answers at several equivalent URLs (localhost and its loopback addresses).
+   */
+  htu: string | readonly string[];
   /** Seconds a proof is accepted after its `iat` (check 11). */
   maxAgeSec: number;
   /** Seconds of clock skew tolerated, both ways. */
@@ -64,6 +68,9 @@ export interface VerifiedProof {
 }
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+/** Proof keys already imported, by RFC 7638 thumbprint. */
+const importedKeys = new Lru<string, KeyObject>(4096);
 
 /** The public key a proof's `jwk` names, if it is a public key that fits `alg` (check 7: no private members). */
 function proofKey(alg: DpopAlg, jwk: unknown): { key: KeyObject; jkt: string } | null {
@@ -90,10 +97,18 @@ function proofKey(alg: DpopAlg, jwk: unknown): { key: KeyObject; jkt: string } |
   }
   // Members that must be canonical base64url, so that one key has exactly one thumbprint.
   for (const m of ['x', 'y', 'n', 'e'] as const) if (pub[m] !== undefined && !decodeBase64urlStrict(pub[m]!)) return null;
+  const jkt = jwkThumbprint(pub);
+  // A client signs every proof with the same key, and importing it costs as much as the
+  // signature check (P-256: the point is decompressed and validated, ~70 µs). The thumbprint is
+  // a SHA-256 of exactly the members imported, so it names the key; only keys that passed every
+  // check are remembered, and the cache is bounded, so throwaway keys only churn it.
+  const known = importedKeys.get(jkt);
+  if (known) return { key: known, jkt };
   try {
     const key = createPublicKey({ key: pub, format: 'jwk' });
     if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) return null;
-    return { key, jkt: jwkThumbprint(pub) };
+    importedKeys.set(jkt, key);
+    return { key, jkt };
   } catch {
     return null;
   }
@@ -170,8 +185,9 @@ export function verifyDpopProof(proof: unknown, expect: DpopExpectations): Verif
   if (typeof htm !== 'string' || typeof htu !== 'string') throw new DpopError('bad_claims');
   if (typeof iat !== 'number' || !Number.isInteger(iat) || iat < 0) throw new DpopError('bad_claims');
   if (htm !== expect.htm) throw new DpopError('wrong_htm');
-  const want = normalizeHtu(expect.htu);
-  if (want === null || normalizeHtu(htu) !== want) throw new DpopError('wrong_htu');
+  const got = normalizeHtu(htu);
+  const wanted = typeof expect.htu === 'string' ? [expect.htu] : expect.htu;
+  if (got === null || !wanted.some((w) => normalizeHtu(w) === got)) throw new DpopError('wrong_htu');
   const nowSec = expect.now() / 1000;
   if (iat > nowSec + expect.leewaySec) throw new DpopError('future');
   if (iat < nowSec - expect.maxAgeSec - expect.leewaySec) throw new DpopError('stale');

@@ -40,8 +40,10 @@ export class ProofReplayCache {
   private prune(nowSec: number): void {
     let budget = 8;
     for (const [k, iat] of this.seen) {
-      // Entries are in arrival order, not iat order: stop at the first one still needed.
-      if (budget-- === 0 || iat > nowSec - this.windowSec) break;
+      // Entries are in arrival order, not iat order: stop at the first one still needed. A proof
+      // with iat exactly windowSec ago is still accepted by verifyDpopProof (it refuses only
+      // iat < now - maxAge - leeway), so it must still be remembered: >=, not >.
+      if (budget-- === 0 || iat >= nowSec - this.windowSec) break;
       this.seen.delete(k);
     }
   }

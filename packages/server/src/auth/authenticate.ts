@@ -1,6 +1,7 @@
-import { parseCompactJws, TokenError, verifyParsedAccessToken, type AccessTokenClaims, type VerifyOptions } from '@latchkey/core';
+import { boundThumbprint, parseCompactJws, TokenError, verifyParsedAccessToken, type AccessTokenClaims, type VerifyOptions } from '@latchkey/core';
 import { Errors } from '../domain/errors.js';
 import type { AuthContext } from './context.js';
+import { requestProof, type DpopRequest } from './dpop.js';
 
 function verifyOptions(ctx: AuthContext): VerifyOptions {
   return {
@@ -36,5 +37,28 @@ export function authenticate(ctx: AuthContext, token: string): Readonly<AccessTo
   }
   if (!ctx.config.clients.includes(claims.client_id)) throw Errors.invalidToken();
   if (ctx.revoked.has(claims.sid)) throw Errors.sessionRevoked();
+  return claims;
+}
+
+/**
+ * RFC 9449 §7: a bound token (`cnf.jkt`) only with the DPoP scheme and a proof by its key naming
+ * this token (`ath`) and this request; an unbound one only as Bearer (RFC 6750). The verified-token
+ * cache above skips only the token's signature check, never the proof's.
+ */
+export async function authenticateRequest(
+  ctx: AuthContext,
+  scheme: 'bearer' | 'dpop',
+  token: string,
+  dpop: DpopRequest,
+): Promise<Readonly<AccessTokenClaims>> {
+  const claims = authenticate(ctx, token);
+  const jkt = boundThumbprint(claims);
+  if (scheme === 'bearer') {
+    if (jkt !== null) throw Errors.boundToken();
+    return claims;
+  }
+  if (jkt === null) throw Errors.boundToken();
+  const proof = await requestProof(ctx, dpop, token);
+  if (!proof || proof.jkt !== jkt) throw Errors.invalidDpopProofAtResource();
   return claims;
 }

@@ -6,6 +6,7 @@ import type { TokenResponse } from './issue-tokens.js';
 import { hashPassword, needsRehash, verifyPassword, type HashLane, type HashTicket } from './passwords.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { startSession, type ClientInfo } from './start-session.js';
+import { sessionProof } from './dpop.js';
 import { loginThrottle, markKnownSource } from './login-throttle.js';
 import { checkSignupRate } from './signup-throttle.js';
 import { endSessionsOfDisabled } from './admin.js';
@@ -76,6 +77,8 @@ export async function signup(
   client: ClientInfo,
 ): Promise<{ user: PublicUser } & Partial<TokenResponse>> {
   const email = acceptableCredentials(input.email, input.password);
+  // The proof before any hashing: a refused proof or a nonce challenge costs no argon2id.
+  const proof = await sessionProof(ctx, client.dpop);
   // The place in the hashing queue first (no store call is spent on an attempt that cannot be
   // served), then the sign-up limits, then the hash: before the uniqueness check, so a taken
   // address costs the same time as a new one (ASVS 5.0 V6.3.8).
@@ -107,11 +110,14 @@ export async function signup(
   await sendVerificationLink(ctx, user).catch(() => ctx.events({ event: 'email.verify_failed', userId: user.id, reason: 'link_not_issued' }));
   // With LATCHKEY_REQUIRE_VERIFIED_EMAIL the account exists but gets no session until its address is proven.
   if (ctx.config.requireVerifiedEmail) return { user: publicUser(user) };
-  return { user: publicUser(user), ...(await startSession(ctx, user.id, client)) };
+  return { user: publicUser(user), ...(await startSession(ctx, user.id, client, false, proof)) };
 }
 
 export async function login(ctx: AuthContext, input: { email: string; password: string }, client: ClientInfo): Promise<TokenResponse> {
   const email = normaliseEmail(input.email);
+  // The proof before the password: a refused proof or a nonce challenge costs no argon2id, and the
+  // client's retry with the nonce is the one attempt that counts.
+  const proof = await sessionProof(ctx, client.dpop);
   const throttle = loginThrottle(ctx, email, client.ip);
   let user: UserRecord | null;
   // A source the account logged in from before waits in the trusted lane of the hashing queue:
@@ -154,7 +160,7 @@ export async function login(ctx: AuthContext, input: { email: string; password: 
     ctx.events({ event: 'login.unverified_email', userId: user.id, clientId: client.clientId, ip: client.ip });
     throw Errors.emailUnverified();
   }
-  const tokens = await startSession(ctx, user.id, client, Boolean(user.emailVerifiedAt));
+  const tokens = await startSession(ctx, user.id, client, Boolean(user.emailVerifiedAt), proof);
   // An operator may have disabled the account while this login was past its check: disabling
   // ends the sessions it finds, so look again once this one exists, and end it if so.
   if ((await ctx.stores.users.findUserById(user.id))?.disabledAt) {

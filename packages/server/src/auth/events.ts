@@ -12,6 +12,8 @@ export type SecurityEventName =
   /** Many of one user's sessions ended at once (end all, disabled account): one event per batch, with `count`. */
   | 'sessions.revoked'
   | 'session.reuse_detected'
+  | 'session.key_mismatch'
+  | 'dpop.proof_refused'
   | 'session.future_generation'
   | 'session.expired'
   | 'login.disabled_account'
@@ -60,6 +62,8 @@ export interface SecurityEvent {
   activatesAt?: number;
   /** sessions.revoked: how many in this batch. */
   count?: number;
+  /** session.created: whether the session is bound to a DPoP key (issue 11). */
+  dpop?: boolean;
 }
 
 export type SecurityEventSink = (e: SecurityEvent) => void;

@@ -1,5 +1,8 @@
+import type { VerifiedProof } from '@latchkey/core';
 import { decodeRefreshToken } from '../domain/refresh-token.js';
-import { Errors, type AuthError } from '../domain/errors.js';
+import { AuthError, Errors } from '../domain/errors.js';
+import { sessionKeyId } from '../domain/key-binding.js';
+import { requestProof, type DpopRequest } from './dpop.js';
 import { revocationHorizon, sessionPolicy, type AuthContext } from './context.js';
 import { revokedHere } from './revoke.js';
 import { tokenResponse, type TokenResponse } from './issue-tokens.js';
@@ -10,15 +13,25 @@ import { isEmailVerified } from './email-verification.js';
  * before any store trip; the store's atomic `rotate` decides everything else. Refusals are
  * returned, not thrown: they are the expected answer to attacks and must stay cheap.
  */
-export async function refresh(ctx: AuthContext, refreshToken: string, clientId: string): Promise<TokenResponse | AuthError> {
+export async function refresh(ctx: AuthContext, refreshToken: string, clientId: string, dpop?: DpopRequest): Promise<TokenResponse | AuthError> {
   const claims = decodeRefreshToken(ctx.keys.mac, refreshToken);
   if (!claims) {
     ctx.metrics.refresh('forged');
     return Errors.malformedRefreshToken();
   }
+  // After the MAC check (a forged token costs no signature check), before the store: whether the
+  // presented token comes with its session's key is the store's atomic decision (key_mismatch).
+  let proof: VerifiedProof | null;
+  try {
+    proof = await requestProof(ctx, dpop);
+  } catch (e) {
+    if (e instanceof AuthError) ctx.metrics.refresh('dpop_refused');
+    throw e;
+  }
+  const jkt = proof?.jkt ?? null;
   const { decision, session } = await ctx.stores.sessions.rotate(
     claims.sessionId,
-    { generation: claims.generation, clientId },
+    { generation: claims.generation, clientId, keyId: jkt ? sessionKeyId(jkt) : null },
     ctx.now(),
     sessionPolicy(ctx.config),
     // The store publishes a reuse revocation itself, in the same step as it deletes the session:
@@ -32,17 +45,25 @@ export async function refresh(ctx: AuthContext, refreshToken: string, clientId: 
     case 'rotate':
       ctx.events({ event: 'session.rotated', sessionId, userId, clientId, generation });
       ctx.metrics.refresh('rotate');
-      return tokenResponse(ctx, session!, await isEmailVerified(ctx, session!.userId));
+      return tokenResponse(ctx, session!, await isEmailVerified(ctx, session!.userId), jkt);
     case 'grace':
       // Same successor as the first caller got (recomputed from the stored generation), fresh access token.
       ctx.events({ event: 'session.grace_replay', sessionId, userId, clientId, generation });
       ctx.metrics.refresh('grace');
-      return tokenResponse(ctx, session!, await isEmailVerified(ctx, session!.userId));
+      return tokenResponse(ctx, session!, await isEmailVerified(ctx, session!.userId), jkt);
     case 'reuse': {
       revokedHere(ctx, [claims.sessionId], { reuse: true });
       ctx.events({ event: 'session.reuse_detected', sessionId, userId, clientId, generation });
       ctx.metrics.refresh('reuse');
       return Errors.refreshReuse();
+    }
+    case 'key_mismatch': {
+      // RFC 9449 §5: the session is bound to a key and this token came with another key's proof,
+      // or none. Only a copy does that; the store revoked the session (reuse-flagged) in the same step.
+      revokedHere(ctx, [claims.sessionId], { reuse: true });
+      ctx.events({ event: 'session.key_mismatch', sessionId, userId, clientId, generation });
+      ctx.metrics.refresh('key_mismatch');
+      return Errors.keyMismatch();
     }
     case 'future':
       ctx.events({ event: 'session.future_generation', sessionId, userId, clientId, generation });

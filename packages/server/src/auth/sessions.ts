@@ -12,7 +12,11 @@ export interface SessionView {
   lastUsedAt: string;
   device: string;
   current: boolean;
+  /** Whether the session is bound to a DPoP key (RFC 9449; issue 11). */
+  keyBound: boolean;
 }
+
+const MINUTE = 60_000;
 
 /** GET /auth/sessions page size when none is asked for, and the most one page holds. */
 export const DEFAULT_SESSION_PAGE = 100;
@@ -69,12 +73,17 @@ export async function pageOfSessions<T>(
 }
 
 export function listSessions(ctx: AuthContext, userId: string, currentSid: string, page: { limit: number; after: SessionCursor | null } = { limit: DEFAULT_SESSION_PAGE, after: null }): Promise<SessionPageOf<SessionView>> {
+  // DESIGN property 9: nothing tells a holder of a stolen access token when its session rotated,
+  // which is when a copied Bearer predecessor would still get the grace answer. Other sessions'
+  // times are given to the minute; the calling session is in use now, and says just that.
+  const nowMinute = Math.floor(ctx.now() / MINUTE) * MINUTE;
   return pageOfSessions(ctx, userId, page, (s) => ({
     id: s.id,
     createdAt: new Date(s.createdAt).toISOString(),
-    lastUsedAt: new Date(s.lastUsedAt).toISOString(),
+    lastUsedAt: new Date(s.id === currentSid ? nowMinute : Math.floor(s.lastUsedAt / MINUTE) * MINUTE).toISOString(),
     device: s.device,
     current: s.id === currentSid,
+    keyBound: Boolean(s.keyId),
   }));
 }
 

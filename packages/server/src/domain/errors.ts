@@ -9,6 +9,10 @@ export type ErrorCode =
   | 'invalid_client'
   | 'unsupported_grant_type'
   | 'invalid_token'
+  /** RFC 9449 §5.2 / §7.1. */
+  | 'invalid_dpop_proof'
+  /** RFC 9449 §8: retry with the `DPoP-Nonce` the answer carries. */
+  | 'use_dpop_nonce'
   | 'invalid_credentials'
   | 'email_taken'
   | 'not_found'
@@ -17,15 +21,22 @@ export type ErrorCode =
   | 'temporarily_unavailable'
   | 'server_error';
 
+export interface ErrorExtra {
+  retryAfterSec?: number;
+  status?: number;
+  /** A resource route's refusal that concerns a DPoP-bound token: challenge with `WWW-Authenticate: DPoP` (RFC 9449 §7.1). */
+  dpopChallenge?: boolean;
+}
+
 export class AuthError extends Error {
   readonly code: ErrorCode;
   readonly reason: Reason;
   /** Fixed, public text: never built from input or internals. */
   readonly publicDescription: string;
   /** `status`: where the code's usual status does not fit (a bad link token is 400, not a Bearer 401). */
-  readonly extra: { retryAfterSec?: number; status?: number };
+  readonly extra: ErrorExtra;
 
-  constructor(code: ErrorCode, reason: Reason, publicDescription: string, extra: { retryAfterSec?: number; status?: number } = {}) {
+  constructor(code: ErrorCode, reason: Reason, publicDescription: string, extra: ErrorExtra = {}) {
     // An AuthError is an answer, not a fault: capturing a stack trace was 12 % of the CPU spent
     // refusing a forged refresh token (bench/profile.ts), and the trace is never shown or logged.
     const limit = Error.stackTraceLimit;
@@ -57,6 +68,13 @@ export const Errors = {
   refreshReuse: () => new AuthError('invalid_grant', 'refresh_token_reused', DESCRIPTIONS.refreshReuse),
   sessionEnded: () => new AuthError('invalid_grant', 'session_ended', DESCRIPTIONS.sessionEnded),
   sessionExpired: () => new AuthError('invalid_grant', 'session_expired', DESCRIPTIONS.sessionExpired),
+  invalidDpopProof: () => new AuthError('invalid_dpop_proof', 'dpop_proof_invalid', 'DPoP proof is invalid'),
+  invalidDpopProofAtResource: () => new AuthError('invalid_dpop_proof', 'dpop_proof_invalid', 'DPoP proof is invalid', { status: 401, dpopChallenge: true }),
+  dpopProofRequired: () => new AuthError('invalid_dpop_proof', 'dpop_proof_required', 'a DPoP proof is required'),
+  useDpopNonce: () => new AuthError('use_dpop_nonce', 'dpop_nonce_required', 'a DPoP proof with the server nonce is required'),
+  /** RFC 9449 §7.1: a bound token sent as Bearer, or an unbound one with the DPoP scheme. */
+  boundToken: () => new AuthError('invalid_token', 'access_token_bound', 'access token requires the DPoP scheme and a proof by its key', { dpopChallenge: true }),
+  keyMismatch: () => new AuthError('invalid_grant', 'dpop_key_mismatch', 'refresh token used without its session’s DPoP key; session revoked'),
   wrongClient: () => new AuthError('invalid_grant', 'client_mismatch', 'refresh token was issued to another client'),
   unsupportedGrant: () => new AuthError('unsupported_grant_type', 'grant_type_unsupported', 'only grant_type=refresh_token is supported'),
   unknownClient: () => new AuthError('invalid_client', 'client_unknown', 'unknown client_id'),

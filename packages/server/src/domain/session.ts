@@ -13,6 +13,10 @@ export interface SessionRecord {
   expiresAt: number;
   /** Short label derived from the User-Agent, at most 64 bytes. */
   device: string;
+  /** DPoP-bound sessions: the stored form of the key's thumbprint (domain/key-binding.ts); null for a Bearer session. */
+  keyId?: string | null;
+  /** Grace answers given for the current generation (saturating at MAX_GRACE_USES); 0 after each rotation. */
+  graceUses?: number;
 }
 
 export interface SessionPolicy {

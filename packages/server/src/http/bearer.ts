@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { authenticate } from '../auth/authenticate.js';
+import { authenticateRequest } from '../auth/authenticate.js';
+import { dpopRequest } from './dpop-request.js';
 import type { AuthContext } from '../auth/context.js';
 import type { AccessTokenClaims } from '@latchkey/core';
 import { sendMissingBearer } from './errors.js';
@@ -10,12 +11,18 @@ declare module 'fastify' {
   }
 }
 
-/** RFC 6750 §2.1: only the Authorization header; tokens in query strings or bodies are not accepted. */
+const SCHEME = /^(Bearer|DPoP) +(.*)$/i;
+
+/**
+ * RFC 6750 §2.1 / RFC 9449 §7.1: only the Authorization header (tokens in query strings or bodies
+ * are not accepted), with the Bearer scheme or, for a DPoP-bound token, the DPoP scheme.
+ */
 export function bearerGuard(ctx: AuthContext) {
   return async (req: FastifyRequest, reply: FastifyReply) => {
     const header = req.headers.authorization;
-    if (typeof header !== 'string' || !/^bearer /i.test(header)) return sendMissingBearer(reply);
-    req.claims = authenticate(ctx, header.slice(7).trim());
+    const m = typeof header === 'string' ? SCHEME.exec(header) : null;
+    if (!m) return sendMissingBearer(reply, ctx.config.dpop !== 'off');
+    req.claims = await authenticateRequest(ctx, m[1]!.toLowerCase() as 'bearer' | 'dpop', m[2]!.trim(), dpopRequest(req));
   };
 }
 

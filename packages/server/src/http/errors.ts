@@ -3,7 +3,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import type { Reason } from '@latchkey/core';
+import { dpopChallenge, type Reason } from '@latchkey/core';
 import { AuthError, DESCRIPTIONS, StoreUnavailableError, type ErrorCode } from '../domain/errors.js';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -12,6 +12,8 @@ const STATUS: Record<ErrorCode, number> = {
   invalid_client: 400,
   unsupported_grant_type: 400,
   invalid_token: 401,
+  invalid_dpop_proof: 400,
+  use_dpop_nonce: 400,
   invalid_credentials: 401,
   email_taken: 409,
   not_found: 404,
@@ -42,9 +44,19 @@ function sendBody(reply: FastifyReply, status: number, body: ErrorBody): Fastify
   return reply.code(status).send(body);
 }
 
-export function sendError(reply: FastifyReply, code: ErrorCode, reason: Reason, description: string, retryAfterSec?: number, statusOverride?: number): FastifyReply {
+export function sendError(
+  reply: FastifyReply,
+  code: ErrorCode,
+  reason: Reason,
+  description: string,
+  retryAfterSec?: number,
+  statusOverride?: number,
+  dpop = false,
+): FastifyReply {
   const status = statusOverride ?? STATUS[code];
-  if (code === 'invalid_token' && status === 401) {
+  if (dpop && status === 401 && (code === 'invalid_token' || code === 'invalid_dpop_proof')) {
+    reply.header('WWW-Authenticate', dpopChallenge(code, description));
+  } else if (code === 'invalid_token' && status === 401) {
     // Description is fixed text without quotes, so it is safe inside the quoted-string.
     reply.header('WWW-Authenticate', `Bearer realm="${REALM}", error="invalid_token", error_description="${description}"`);
   }
@@ -52,9 +64,9 @@ export function sendError(reply: FastifyReply, code: ErrorCode, reason: Reason, 
   return sendBody(reply, status, { error: code, error_description: description, reason });
 }
 
-/** RFC 6750 §3.1: a request without credentials gets the challenge but no error code. */
-export function sendMissingBearer(reply: FastifyReply): FastifyReply {
-  reply.header('WWW-Authenticate', `Bearer realm="${REALM}"`);
+/** RFC 6750 §3.1: a request without credentials gets the challenge (both schemes, RFC 9449 §7.1) but no error code. */
+export function sendMissingBearer(reply: FastifyReply, dpop = false): FastifyReply {
+  reply.header('WWW-Authenticate', dpop ? [`Bearer realm="${REALM}"`, dpopChallenge()] : `Bearer realm="${REALM}"`);
   return sendBody(reply, 401, { error: 'invalid_token', error_description: 'access token required', reason: 'access_token_missing' });
 }
 
@@ -73,7 +85,9 @@ function framework4xx(status: number): { reason: Reason; description: string } {
 }
 
 export function errorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  if (err instanceof AuthError) return sendError(reply, err.code, err.reason, err.publicDescription, err.extra.retryAfterSec, err.extra.status);
+  if (err instanceof AuthError) {
+    return sendError(reply, err.code, err.reason, err.publicDescription, err.extra.retryAfterSec, err.extra.status, err.extra.dpopChallenge);
+  }
   if (err instanceof StoreUnavailableError || (err as { cause?: unknown }).cause instanceof StoreUnavailableError) {
     req.log.warn({ err: { name: err.name, message: err.message } }, 'store unavailable');
     return sendError(reply, 'temporarily_unavailable', 'unavailable', DESCRIPTIONS.unavailable, 1);

@@ -93,6 +93,8 @@ export const ERROR_CODES = [
   'invalid_client',
   'unsupported_grant_type',
   'invalid_token',
+  'invalid_dpop_proof',
+  'use_dpop_nonce',
   'invalid_credentials',
   'email_taken',
   'not_found',
@@ -110,8 +112,12 @@ const ALGS = ['EdDSA', 'ES256', 'RS256'] as const;
 
 // auth/issue-tokens.ts: TokenResponse.
 const TOKEN_PROPERTIES = {
-  access_token: { type: 'string', description: 'JWT (RFC 9068 claims plus `sid`), sent as `Authorization: Bearer`.' },
-  token_type: { type: 'string', enum: ['Bearer'] },
+  access_token: {
+    type: 'string',
+    description:
+      'JWT (RFC 9068 claims plus `sid`). A DPoP-bound session\'s tokens carry `cnf.jkt` and are sent as `Authorization: DPoP` with a proof (RFC 9449 §7); others as `Authorization: Bearer`.',
+  },
+  token_type: { type: 'string', enum: ['Bearer', 'DPoP'], description: '`DPoP` when the session is bound to the key of the request\'s DPoP proof (RFC 9449 §5).' },
   expires_in: { type: 'integer', minimum: 1, description: 'Access token lifetime in seconds (LATCHKEY_ACCESS_TTL).' },
   refresh_token: { type: 'string', description: 'Opaque and single-use: each refresh answers with its successor.' },
 } as const;
@@ -149,11 +155,15 @@ export const sharedSchemas = [
   {
     $id: 'Session',
     type: 'object',
-    required: ['id', 'createdAt', 'lastUsedAt', 'device', 'current'],
+    required: ['id', 'createdAt', 'lastUsedAt', 'device', 'current', 'keyBound'],
     properties: {
       id: { type: 'string', description: 'Names the session in DELETE /auth/sessions/{id}.' },
       createdAt: timestamp,
-      lastUsedAt: timestamp,
+      lastUsedAt: {
+        ...timestamp,
+        description: 'To the minute; for the calling session, the current minute (it is in use). Finer times would tell a thief when the session rotated.',
+      },
+      keyBound: { type: 'boolean', description: 'Whether the session is bound to a DPoP key (RFC 9449): its refresh token is useless without that key.' },
       device: { type: 'string', description: 'A short label derived from the User-Agent, e.g. "Firefox 130 on Windows".' },
       current: { type: 'boolean', description: 'Whether this is the session of the access token used.' },
     },
@@ -215,6 +225,11 @@ export const sharedSchemas = [
       signup_endpoint: uri,
       sessions_endpoint: uri,
       access_token_signing_alg_values_supported: { type: 'array', items: { type: 'string', enum: ALGS } },
+      dpop_signing_alg_values_supported: {
+        type: 'array',
+        items: { type: 'string' },
+        description: 'RFC 9449 §5.1: the algorithms DPoP proofs may use. Absent when LATCHKEY_DPOP=off.',
+      },
     },
   },
   {
@@ -253,8 +268,11 @@ const publicFor = (sec: number): Record<string, Header> => ({
 const BEARER_CHALLENGE: Record<string, Header> = {
   'WWW-Authenticate': {
     type: 'string',
-    pattern: '^Bearer realm="latchkey"(, error="invalid_token", error_description="[^"]*")?$',
-    description: 'RFC 6750 §3: a bare challenge when no token was sent (§3.1), error="invalid_token" otherwise.',
+    pattern:
+      '^(Bearer realm="latchkey"(, error="invalid_token", error_description="[^"]*")?(, DPoP algs="[^"]*")?|DPoP error="(invalid_token|invalid_dpop_proof)", error_description="[^"]*", algs="[^"]*")$',
+    description:
+      'RFC 6750 §3: a bare challenge when no token was sent (§3.1: Bearer and, unless LATCHKEY_DPOP=off, DPoP), error="invalid_token" otherwise; ' +
+      'RFC 9449 §7.1: the DPoP challenge where a DPoP-bound token was refused.',
   },
 };
 const RETRY_AFTER: Record<string, Header> = {
@@ -278,6 +296,14 @@ function refusal(description: string, pairs: ReadonlyArray<readonly [ErrorCode, 
 }
 
 const REQUEST_INVALID = ['invalid_request', 'request_invalid'] as const;
+/** RFC 9449 at the endpoints that take a DPoP proof (auth/dpop.ts). */
+const DPOP_REFUSED = [
+  ['invalid_dpop_proof', 'dpop_proof_invalid'],
+  ['use_dpop_nonce', 'dpop_nonce_required'],
+] as const;
+const DPOP_TEXT =
+  'a DPoP proof that is invalid, for another request, too old, from the future or replayed (invalid_dpop_proof, dpop_proof_invalid), or ' +
+  'without the current server nonce (use_dpop_nonce, dpop_nonce_required: retry with the DPoP-Nonce header this answer carries, RFC 9449 §8)';
 const CLIENT_UNKNOWN = ['invalid_client', 'client_unknown'] as const;
 /** A new address or password refused by a rule (domain/email-address.ts, domain/password-policy.ts). */
 const POLICY_REFUSALS = [
@@ -312,11 +338,15 @@ const storeDownOrBusy = {
 };
 const bearerRefused = {
   401: refusal(
-    'No access token (access_token_missing), an invalid or expired one (access_token_invalid), or one whose session has ended (session_revoked).',
+    'No access token (access_token_missing), an invalid or expired one (access_token_invalid), or one whose session has ended (session_revoked). ' +
+      'RFC 9449 §7: a DPoP-bound token sent as Bearer, or an unbound one with the DPoP scheme (access_token_bound); a DPoP proof that is missing, ' +
+      'invalid, for another request or token, by another key or replayed (dpop_proof_invalid).',
     [
       ['invalid_token', 'access_token_missing'],
       ['invalid_token', 'access_token_invalid'],
       ['invalid_token', 'session_revoked'],
+      ['invalid_token', 'access_token_bound'],
+      ['invalid_dpop_proof', 'dpop_proof_invalid'],
     ],
     BEARER_CHALLENGE,
   ),
@@ -344,11 +374,11 @@ export const signupResponses = {
     { type: 'object', required: ['user'], properties: { user: ref('User') } },
     NO_STORE,
   ),
-  400: refusal(`Invalid parameters (request_invalid, also for an address that cannot be one), ${POLICY_TEXT}, or an unknown client_id (client_unknown).`, [
-    REQUEST_INVALID,
-    ...POLICY_REFUSALS,
-    CLIENT_UNKNOWN,
-  ]),
+  400: refusal(
+    `Invalid parameters (request_invalid, also for an address that cannot be one), ${POLICY_TEXT}, an unknown client_id (client_unknown), ${DPOP_TEXT}, ` +
+      'or no DPoP proof while LATCHKEY_DPOP=required (dpop_proof_required).',
+    [REQUEST_INVALID, ...POLICY_REFUSALS, CLIENT_UNKNOWN, ...DPOP_REFUSED, ['invalid_dpop_proof', 'dpop_proof_required']],
+  ),
   403: refusal(`The address belongs to an account an operator has disabled (account_disabled), or ${FOREIGN_ORIGIN}.`, [['access_denied', 'account_disabled'], ORIGIN_REFUSED]),
   409: refusal('An account with this email already exists, whatever its case.', [['email_taken', 'email_taken']]),
   ...bodyRefusals,
@@ -359,7 +389,10 @@ export const signupResponses = {
 
 export const loginResponses = {
   200: answer('A new session.', ref('TokenResponse'), NO_STORE),
-  400: refusal('Invalid parameters (request_invalid) or an unknown client_id (client_unknown).', [REQUEST_INVALID, CLIENT_UNKNOWN]),
+  400: refusal(
+    `Invalid parameters (request_invalid), an unknown client_id (client_unknown), ${DPOP_TEXT}, or no DPoP proof while LATCHKEY_DPOP=required (dpop_proof_required).`,
+    [REQUEST_INVALID, CLIENT_UNKNOWN, ...DPOP_REFUSED, ['invalid_dpop_proof', 'dpop_proof_required']],
+  ),
   401: refusal('Wrong email or password; an unknown email answers exactly the same.', [['invalid_credentials', 'credentials_invalid']]),
   403: refusal(
     `The password is right but an operator has disabled the account (account_disabled), or LATCHKEY_REQUIRE_VERIFIED_EMAIL is on and the address is not confirmed yet (email_unverified); both said only after the password check; or ${FOREIGN_ORIGIN}.`,
@@ -380,9 +413,12 @@ export const tokenResponses = {
   400: refusal(
     'RFC 6749 §5.2. invalid_grant: not a refresh token this server issued (refresh_token_invalid); an older token of the session was replayed, ' +
       'so the session is revoked (refresh_token_reused, also for every later attempt with that session’s tokens); the session expired ' +
-      '(session_expired) or ended (session_ended); the token was issued to another client (client_mismatch). invalid_client: unknown client_id. ' +
-      'unsupported_grant_type: anything but refresh_token. invalid_request: a parameter missing, invalid or repeated.',
+      '(session_expired) or ended (session_ended); the token was issued to another client (client_mismatch); the session is bound to a DPoP key ' +
+      'and the token came with another key’s proof or none, so the session is revoked as a copy (dpop_key_mismatch). invalid_client: unknown client_id. ' +
+      `unsupported_grant_type: anything but refresh_token. invalid_request: a parameter missing, invalid or repeated. Also ${DPOP_TEXT}.`,
     [
+      ['invalid_grant', 'dpop_key_mismatch'],
+      ...DPOP_REFUSED,
       ['invalid_grant', 'refresh_token_invalid'],
       ['invalid_grant', 'refresh_token_reused'],
       ['invalid_grant', 'session_expired'],

@@ -6,7 +6,7 @@
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { CounterFamily, HistogramFamily } from './series.js';
 
-export type RefreshOutcome = 'rotate' | 'grace' | 'reuse' | 'expired' | 'forged' | 'wrong_client' | 'ended' | 'future';
+export type RefreshOutcome = 'rotate' | 'grace' | 'reuse' | 'expired' | 'forged' | 'wrong_client' | 'ended' | 'future' | 'key_mismatch' | 'dpop_refused';
 export type LoginOutcome = 'ok' | 'failed' | 'throttled';
 export type SignupOutcome = 'ok' | 'taken' | 'throttled';
 

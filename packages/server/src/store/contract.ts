@@ -62,6 +62,8 @@ export function sampleSession(now: number, over: Partial<SessionRecord> = {}): S
     expiresAt: now + 30 * 24 * HOUR,
     // A typical label from src/domain/device.ts.
     device: 'Chrome 120 on Linux',
+    keyId: null,
+    graceUses: 0,
     ...over,
   };
 }
@@ -253,6 +255,79 @@ export function sessionStoreContract(subject: () => SessionStore): void {
       assert.equal(await sessions.getSession(idle.id), null);
     });
 
+    // Issue 11: DPoP-bound sessions (RFC 9449 §5) and the Bearer grace bound (DESIGN property 9).
+    const KEY = 'AAAAAAAAAAAAAAAAAAAAAA';
+    const OTHER_KEY = 'BBBBBBBBBBBBBBBBBBBBBB';
+
+    it('keeps a bound session’s key id and rotates only with that key’s proof', async () => {
+      const x = session({ keyId: KEY });
+      await sessions.createSession(x, null, strict);
+      assert.deepEqual(await sessions.getSession(x.id), x);
+      const out = await sessions.rotate(x.id, { generation: 0, clientId: 'app', keyId: KEY }, T0 + 1, strict);
+      assert.equal(out.decision.kind, 'rotate');
+      assert.equal(out.session?.keyId, KEY);
+      assert.deepEqual((await sessions.listSessions(x.userId, T0 + 1, strict)).map((s) => s.keyId), [KEY]);
+    });
+
+    for (const [what, keyId] of [['another key’s proof', OTHER_KEY], ['no proof', null]] as const) {
+      it(`ends a bound session whose genuine current token comes with ${what} (key_mismatch)`, async () => {
+        const x = session({ keyId: KEY });
+        await sessions.createSession(x, null, strict);
+        const out = await sessions.rotate(x.id, { generation: 0, clientId: 'app', keyId }, T0 + 1, lenient);
+        assert.equal(out.decision.kind, 'key_mismatch');
+        assert.equal(out.session?.userId, x.userId, 'the caller learns whose session it revoked');
+        assert.equal(await sessions.getSession(x.id), null);
+      });
+    }
+
+    it('answers a bound session’s predecessor with its key at any time, and another key’s never', async () => {
+      const x = session({ keyId: KEY });
+      await sessions.createSession(x, null, strict);
+      await sessions.rotate(x.id, { generation: 0, clientId: 'app', keyId: KEY }, T0 + 1000, lenient);
+      for (let i = 1; i <= 5; i++) {
+        // Hours after the window: a lost answer is recoverable by the key's holder (issue 14 item 2).
+        const late = await sessions.rotate(x.id, { generation: 0, clientId: 'app', keyId: KEY }, T0 + i * HOUR, lenient);
+        assert.equal(late.decision.kind, 'grace', `replay ${i}`);
+        assert.equal(late.session?.generation, 1);
+      }
+      const copy = await sessions.rotate(x.id, { generation: 0, clientId: 'app', keyId: OTHER_KEY }, T0 + 6 * HOUR, lenient);
+      assert.equal(copy.decision.kind, 'key_mismatch');
+      assert.equal(await sessions.getSession(x.id), null);
+    });
+
+    it('gives a Bearer generation at most 3 grace answers, then treats the predecessor as reuse', async () => {
+      const x = session();
+      await sessions.createSession(x, null, strict);
+      await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 1000, lenient);
+      for (let i = 1; i <= 3; i++) {
+        const again = await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 1000 + i, lenient);
+        assert.equal(again.decision.kind, 'grace', `grace answer ${i}`);
+        assert.equal(again.session?.graceUses, i);
+      }
+      const fourth = await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 1005, lenient);
+      assert.equal(fourth.decision.kind, 'reuse');
+      assert.equal(await sessions.getSession(x.id), null);
+    });
+
+    it('restarts the Bearer grace count at each rotation', async () => {
+      const x = session();
+      await sessions.createSession(x, null, strict);
+      await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 1000, lenient);
+      for (let i = 0; i < 3; i++) await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, T0 + 1001, lenient);
+      const next = await sessions.rotate(x.id, { generation: 1, clientId: 'app' }, T0 + 2000, lenient);
+      assert.equal(next.decision.kind, 'rotate');
+      assert.equal(next.session?.graceUses, 0);
+      assert.equal((await sessions.rotate(x.id, { generation: 1, clientId: 'app' }, T0 + 2001, lenient)).decision.kind, 'grace');
+    });
+
+    it('keeps a Bearer session Bearer when a proof comes with its token', async () => {
+      const x = session();
+      await sessions.createSession(x, null, strict);
+      const out = await sessions.rotate(x.id, { generation: 0, clientId: 'app', keyId: KEY }, T0 + 1, strict);
+      assert.equal(out.decision.kind, 'rotate');
+      assert.equal((await sessions.getSession(x.id))?.keyId, null);
+    });
+
     it('reports an unknown session as not_found', async () => {
       const out = await sessions.rotate(newSessionId(newUserId()), { generation: 0, clientId: 'app' }, T0, strict);
       assert.equal(out.decision.kind, 'not_found');
@@ -272,7 +347,20 @@ export function sessionStoreContract(subject: () => SessionStore): void {
       assert.equal(await sessions.getSession(x.id), null);
     });
 
-    it('50 concurrent rotations of one generation advance it exactly once (grace: all share generation 1)', async () => {
+    it('50 concurrent rotations of a bound session’s generation advance it exactly once (grace: all share generation 1)', async () => {
+      const x = session({ keyId: 'AAAAAAAAAAAAAAAAAAAAAA' });
+      await sessions.createSession(x, null, strict);
+      const outs = await Promise.all(
+        Array.from({ length: 50 }, () => sessions.rotate(x.id, { generation: 0, clientId: 'app', keyId: x.keyId }, T0 + 100, lenient)),
+      );
+      const kinds = outs.map((o) => o.decision.kind);
+      assert.equal(kinds.filter((k) => k === 'rotate').length, 1, kinds.join(','));
+      assert.equal(kinds.filter((k) => k === 'grace').length, 49, kinds.join(','));
+      assert.ok(outs.every((o) => o.session?.generation === 1));
+      assert.equal((await sessions.getSession(x.id))?.generation, 1);
+    });
+
+    it('50 concurrent rotations of a Bearer generation: one rotates, 3 share its successor, the next is reuse', async () => {
       const x = session();
       await sessions.createSession(x, null, strict);
       const outs = await Promise.all(
@@ -280,9 +368,10 @@ export function sessionStoreContract(subject: () => SessionStore): void {
       );
       const kinds = outs.map((o) => o.decision.kind);
       assert.equal(kinds.filter((k) => k === 'rotate').length, 1, kinds.join(','));
-      assert.equal(kinds.filter((k) => k === 'grace').length, 49, kinds.join(','));
-      assert.ok(outs.every((o) => o.session?.generation === 1));
-      assert.equal((await sessions.getSession(x.id))?.generation, 1);
+      assert.equal(kinds.filter((k) => k === 'grace').length, 3, kinds.join(','));
+      assert.equal(kinds.filter((k) => k === 'reuse').length, 1, kinds.join(','));
+      assert.equal(kinds.filter((k) => k === 'not_found').length, 45, kinds.join(','));
+      assert.equal(await sessions.getSession(x.id), null);
     });
 
     it('deletes one session and reports what it deleted', async () => {
@@ -375,8 +464,14 @@ export function sessionRevocationContract(subject: () => { sessions: SessionStor
       await sessions.createSession(old, 1, strict, until);
       const { evicted } = await sessions.createSession(sampleSession(now + 1, { userId }), 1, strict, until);
       assert.deepEqual(evicted, [old.id]);
+      // A key-bound session's token used with another key's proof is published like a reuse.
+      const bound = sampleSession(now, { keyId: 'AAAAAAAAAAAAAAAAAAAAAA' });
+      await sessions.createSession(bound, null, strict);
+      const copy = await sessions.rotate(bound.id, { generation: 0, clientId: 'app', keyId: 'BBBBBBBBBBBBBBBBBBBBBB' }, now + 1, strict, until);
+      assert.equal(copy.decision.kind, 'key_mismatch');
       const active = await revocations.loadActive(now);
       assert.ok(active.some((r) => r.sessionId === x.id && r.reuse === true), 'the reuse, flagged');
+      assert.ok(active.some((r) => r.sessionId === bound.id && r.reuse === true), 'the key mismatch, flagged as a theft');
       assert.ok(active.some((r) => r.sessionId === old.id && r.until >= until), 'the eviction');
     });
   });

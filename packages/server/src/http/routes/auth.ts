@@ -1,4 +1,6 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { nonceToOffer } from '../../auth/dpop.js';
+import { dpopRequest } from '../dpop-request.js';
 import type { AuthContext } from '../../auth/context.js';
 import { login, signup } from '../../auth/credentials.js';
 import { refresh } from '../../auth/refresh.js';
@@ -47,18 +49,26 @@ const tokenSchema = {
 const revokeSchema = { tags, operationId: 'revoke', summary: 'RFC 7009 revocation of a refresh token: ends its session', consumes, body: revokeBody, response: revokeResponses };
 
 function clientInfo(ctx: AuthContext, req: FastifyRequest, given: string | undefined): ClientInfo {
-  return { clientId: resolveClientId(ctx.config, given), userAgent: req.headers['user-agent'], ip: req.ip };
+  return { clientId: resolveClientId(ctx.config, given), userAgent: req.headers['user-agent'], ip: req.ip, dpop: dpopRequest(req) };
+}
+
+/** §8.1: every answer of these endpoints, errors included, carries the nonce for the next proof. */
+function offerNonce(ctx: AuthContext, reply: FastifyReply): void {
+  const nonce = nonceToOffer(ctx);
+  if (nonce) reply.header('DPoP-Nonce', nonce);
 }
 
 export function authRoutes(app: FastifyInstance, ctx: AuthContext): void {
   app.post<{ Body: Credentials }>('/auth/signup', { schema: signupSchema }, async (req, reply) => {
+    offerNonce(ctx, reply);
     const result = await signup(ctx, req.body, clientInfo(ctx, req, req.body.client_id));
     // 202: the account exists but waits for its address (LATCHKEY_REQUIRE_VERIFIED_EMAIL).
     return reply.code(result.access_token === undefined ? 202 : 201).send(result);
   });
 
   // Not the OAuth password grant (RFC 9700 §2.4 forbids it): a first-party login endpoint.
-  app.post<{ Body: Credentials }>('/auth/login', { schema: loginSchema }, async (req) => {
+  app.post<{ Body: Credentials }>('/auth/login', { schema: loginSchema }, async (req, reply) => {
+    offerNonce(ctx, reply);
     return login(ctx, req.body, clientInfo(ctx, req, req.body.client_id));
   });
 
@@ -66,12 +76,13 @@ export function authRoutes(app: FastifyInstance, ctx: AuthContext): void {
     '/auth/token',
     { schema: tokenSchema },
     async (req, reply) => {
+      offerNonce(ctx, reply);
       const { grant_type, refresh_token, client_id } = req.body;
       if (grant_type !== 'refresh_token') {
         throw Errors.unsupportedGrant();
       }
       if (refresh_token === undefined) throw Errors.invalidRequest('refresh_token is required');
-      const result = await refresh(ctx, refresh_token, resolveClientId(ctx.config, client_id));
+      const result = await refresh(ctx, refresh_token, resolveClientId(ctx.config, client_id), dpopRequest(req));
       return result instanceof AuthError ? sendError(reply, result.code, result.reason, result.publicDescription) : result;
     },
   );

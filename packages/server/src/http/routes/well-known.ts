@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { DPOP_ALGS } from '@latchkey/core';
 import type { AuthContext } from '../../auth/context.js';
 import { jwksResponses, metadataResponses } from '../schemas.js';
 
@@ -6,7 +7,8 @@ const jwksSchema = { tags: ['discovery'], operationId: 'jwks', summary: 'Public 
 const metadataSchema = { tags: ['discovery'], operationId: 'metadata', summary: 'RFC 8414 authorization server metadata', response: metadataResponses };
 
 export function wellKnownRoutes(app: FastifyInstance, ctx: AuthContext): void {
-  const base = ctx.config.issuer.replace(/\/$/, '');
+  // Endpoints at the URL clients call: a DPoP client takes a proof's `htu` from here (RFC 9449 §4.2).
+  const base = ctx.config.publicUrl.replace(/\/$/, '');
 
   app.get('/.well-known/jwks.json', { schema: jwksSchema }, async (_req, reply) => {
     // Short cache: verifiers refetch on an unknown kid anyway, and rotation must show up soon.
@@ -31,6 +33,7 @@ export function wellKnownRoutes(app: FastifyInstance, ctx: AuthContext): void {
       signup_endpoint: `${base}/auth/signup`,
       sessions_endpoint: `${base}/auth/sessions`,
       access_token_signing_alg_values_supported: [ctx.config.alg],
+      ...(ctx.config.dpop === 'off' ? {} : { dpop_signing_alg_values_supported: [...DPOP_ALGS] }),
     };
   });
 }

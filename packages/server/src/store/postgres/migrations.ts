@@ -90,6 +90,11 @@ const MIGRATIONS: string[] = [
   CREATE INDEX account_tokens_by_user ON account_tokens (user_id, purpose);
   CREATE INDEX account_tokens_by_expiry ON account_tokens (expires_at);
   `,
+  // 5: DPoP-bound sessions (issue 11): the key's stored thumbprint, and grace answers of the generation.
+  `
+  ALTER TABLE sessions ADD COLUMN key_id text;
+  ALTER TABLE sessions ADD COLUMN grace_uses int4 NOT NULL DEFAULT 0;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

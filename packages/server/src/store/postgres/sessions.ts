@@ -4,7 +4,7 @@
 // creation under a cap holds a per-user advisory lock, since a row lock cannot stop a concurrent
 // insert of another row of the same user.
 import type pg from 'pg';
-import { applyRotation, decideRotation } from '../../domain/rotation.js';
+import { applyRotation, decideRotation, endsAsCopy } from '../../domain/rotation.js';
 import { isSessionLive, type SessionRecord } from '../../domain/session.js';
 import { assertBatch, CAP_SCAN, pageLimit } from '../session-batch.js';
 import { MAX_SESSION_PAGE, type Revocation, type SessionStore } from '../types.js';
@@ -22,6 +22,8 @@ interface SessionRow {
   last_used_at: string;
   expires_at: string;
   device: string;
+  key_id: string | null;
+  grace_uses: number;
 }
 
 const toSession = (r: SessionRow): SessionRecord => ({
@@ -34,6 +36,8 @@ const toSession = (r: SessionRow): SessionRecord => ({
   lastUsedAt: int(r.last_used_at),
   expiresAt: int(r.expires_at),
   device: r.device,
+  keyId: r.key_id,
+  graceUses: r.grace_uses,
 });
 
 const BY_AGE = 'ORDER BY created_at, id COLLATE "C"';
@@ -56,9 +60,9 @@ export function postgresSessionStore(pool: pg.Pool): PostgresSessionStore {
         const insert = () =>
           query(
             c,
-            `INSERT INTO sessions (id, user_id, client_id, generation, rotated_at, created_at, last_used_at, expires_at, device)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-            [s.id, s.userId, s.clientId, s.generation, s.rotatedAt, s.createdAt, s.lastUsedAt, s.expiresAt, s.device],
+            `INSERT INTO sessions (id, user_id, client_id, generation, rotated_at, created_at, last_used_at, expires_at, device, key_id, grace_uses)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+            [s.id, s.userId, s.clientId, s.generation, s.rotatedAt, s.createdAt, s.lastUsedAt, s.expiresAt, s.device, s.keyId ?? null, s.graceUses ?? 0],
           );
         if (maxSessions === null) {
           await insert();
@@ -102,17 +106,18 @@ export function postgresSessionStore(pool: pg.Pool): PostgresSessionStore {
         const decision = decideRotation(session, presented, now, policy);
         const next = session && applyRotation(session, decision, now);
         if (next) {
-          await query(c, 'UPDATE sessions SET generation = $1, rotated_at = $2, last_used_at = $3 WHERE id = $4', [
+          await query(c, 'UPDATE sessions SET generation = $1, rotated_at = $2, last_used_at = $3, grace_uses = $4 WHERE id = $5', [
             next.generation,
             next.rotatedAt,
             next.lastUsedAt,
+            next.graceUses ?? 0,
             sessionId,
           ]);
-        } else if (decision.kind === 'reuse' || decision.kind === 'expired') {
+        } else if (endsAsCopy(decision.kind) || decision.kind === 'expired') {
           await query(c, 'DELETE FROM sessions WHERE id = $1', [sessionId]);
         }
         // Committed with the deletion: a reply lost after COMMIT cannot lose the revocation.
-        if (decision.kind === 'reuse' && revokeUntil !== undefined) await recordRevocation(c, { sessionId, until: revokeUntil, reuse: true });
+        if (endsAsCopy(decision.kind) && revokeUntil !== undefined) await recordRevocation(c, { sessionId, until: revokeUntil, reuse: true });
         return { decision, session: next ?? session };
       });
     },

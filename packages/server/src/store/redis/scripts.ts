@@ -19,6 +19,7 @@
 // group, and is refused by the rotation in any case.
 import { CAP_SCAN } from '../session-batch.js';
 import { MAX_SESSION_PAGE } from '../types.js';
+import { BEARER_GRACE_USES, MAX_GRACE_USES } from '../../domain/key-binding.js';
 import { FIELD_CHARS, NUMBERS_BYTES, RECORD_NUMBERS, UUID_BYTES, UUID_MARK } from './session-record.js';
 
 // The generated pieces (Lua strings are 1-based, the codec's offsets 0-based).
@@ -57,7 +58,7 @@ local function modeOf(key) return redis.call('HGET', key, 'v') end
 -- group key's {tag} comes first), named after the group and the record's user bytes.
 local function indexOf(key, a) return key .. '>' .. userOf(a) end
 local function dropSession(key, name, a, mode)
-  redis.call('HDEL', key, name, name .. ':')
+  redis.call('HDEL', key, name, name .. ':', name .. ';')
   if mode then redis.call('ZREM', indexOf(key, a), name) end
 end
 -- Publishes a revocation decided inside a script at the moment it takes effect, and leaves it
@@ -102,7 +103,8 @@ end
 export const SESSION_SCRIPTS = {
   /**
    * KEYS[1] group hash, KEYS[2] the user's index. ARGV: field, record, device, user, now, idleMs,
-   * ttlMs, maxSessions ('' for no cap), revokeUntil ('' for none), revocation channel.
+   * ttlMs, maxSessions ('' for no cap), revokeUntil ('' for none), revocation channel, key id
+   * bytes ('' for a Bearer session).
    * Under a cap: drops the user's dead sessions among the oldest CAP_SCAN (a small group: the
    * whole group's), ends the user's oldest live sessions beyond it (never the new one, at most
    * MAX_BATCH), then stores the new session: one atomic step, so concurrent logins of one user are
@@ -160,6 +162,7 @@ else
   end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], ARGV[1] .. ':', ARGV[3])
+if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], ARGV[1] .. ';', ARGV[11]) end
 extendTtl(KEYS[1], tonumber(ARGV[7]))
 if mode then
   local a = ARGV[2]
@@ -179,11 +182,13 @@ return out
    * line (the contract suite and test/store/rotation.property.test.ts hold both to the same
    * outcomes).
    * KEYS[1] group hash. ARGV: field, presented generation, presented client id, now, graceMs,
-   * idleMs, maxGeneration, revokeUntil ('' for none), revocation channel.
-   * Returns {kind, reason, record, device} as they were before the script, or {'not_found'}.
+   * idleMs, maxGeneration, revokeUntil ('' for none), revocation channel, presented key id bytes
+   * ('' for none).
+   * Returns {kind, reason, record, device, key id bytes} as they were before the script, or {'not_found'}.
    */
   rotate: `${RECORD_LUA}
-local pair = redis.call('HMGET', KEYS[1], ARGV[1], ARGV[1] .. ':')
+local pair = redis.call('HMGET', KEYS[1], ARGV[1], ARGV[1] .. ':', ARGV[1] .. ';')
+local bound = pair[3]
 local a = pair[1]
 if not a then return {'not_found'} end
 ${NUMBER_LOCALS}
@@ -198,37 +203,40 @@ elseif now >= expiresAt then
   kind, reason = 'expired', 'absolute'
 elseif now >= lastUsedAt + idle then
   kind, reason = 'expired', 'idle'
+elseif bound and bound ~= ARGV[10] then
+  if presented > generation then kind = 'future' else kind = 'key_mismatch' end
 elseif presented == generation then
   if generation >= tonumber(ARGV[7]) then kind, reason = 'expired', 'absolute' else kind = 'rotate' end
 elseif presented > generation then
   kind = 'future'
-elseif presented == generation - 1 and grace > 0 and now - rotatedAt <= grace then
+elseif presented == generation - 1 and (bound or (grace > 0 and now - rotatedAt <= grace and graceUses < ${BEARER_GRACE_USES})) then
   kind = 'grace'
 else
   kind = 'reuse'
 end
 if kind == 'rotate' or kind == 'grace' then
-  -- applyRotation: rotate advances the generation and restarts the grace window; both mark the use.
-  if kind == 'rotate' then generation, rotatedAt = generation + 1, now end
+  -- applyRotation: rotate advances the generation, restarts the grace window and its count; both mark the use.
+  if kind == 'rotate' then generation, rotatedAt, graceUses = generation + 1, now, 0
+  else graceUses = math.min(${MAX_GRACE_USES}, graceUses + 1) end
   lastUsedAt = now
   redis.call('HSET', KEYS[1], ARGV[1], ${REPACKED})
   -- The session now lives until the earlier of its absolute end and its new idle deadline.
   local ttl = math.min(expiresAt, now + idle) - now
   extendTtl(KEYS[1], ttl)
   if modeOf(KEYS[1]) then extendTtl(indexOf(KEYS[1], a), ttl) end
-elseif kind == 'reuse' or kind == 'expired' then
+elseif kind == 'reuse' or kind == 'key_mismatch' or kind == 'expired' then
   dropSession(KEYS[1], ARGV[1], a, modeOf(KEYS[1]))
-  if kind == 'reuse' then announce(KEYS[1], ARGV[1], ARGV[8], ARGV[4], ARGV[9], true) end
+  if kind ~= 'expired' then announce(KEYS[1], ARGV[1], ARGV[8], ARGV[4], ARGV[9], true) end
 end
-return {kind, reason, a, pair[2] or ''}
+return {kind, reason, a, pair[2] or '', bound or ''}
 `,
 
-  /** KEYS[1] group hash. ARGV: field. Deletes the session and returns {record, device} as they were, or nil. */
+  /** KEYS[1] group hash. ARGV: field. Deletes the session and returns {record, device, key id} as they were, or nil. */
   take: `${RECORD_LUA}
-local pair = redis.call('HMGET', KEYS[1], ARGV[1], ARGV[1] .. ':')
+local pair = redis.call('HMGET', KEYS[1], ARGV[1], ARGV[1] .. ':', ARGV[1] .. ';')
 if not pair[1] then return nil end
 dropSession(KEYS[1], ARGV[1], pair[1], modeOf(KEYS[1]))
-return {pair[1], pair[2] or ''}
+return {pair[1], pair[2] or '', pair[3] or ''}
 `,
 
   /**
@@ -271,6 +279,7 @@ if not mode then
     out[#out + 1] = mine[i][1]
     out[#out + 1] = mine[i][3]
     out[#out + 1] = value[mine[i][1] .. ':'] or ''
+    out[#out + 1] = value[mine[i][1] .. ';'] or ''
   end
   return out
 end
@@ -298,7 +307,7 @@ while found < limit and budget > 0 do
     local name = names[i]
     budget = budget - 1
     out[4], out[5] = names[i + 1], name
-    local pair = redis.call('HMGET', KEYS[1], name, name .. ':')
+    local pair = redis.call('HMGET', KEYS[1], name, name .. ':', name .. ';')
     local a = pair[1]
     if not a then
       redis.call('ZREM', KEYS[2], name)
@@ -311,6 +320,7 @@ while found < limit and budget > 0 do
       out[#out + 1] = name
       out[#out + 1] = a
       out[#out + 1] = pair[2] or ''
+      out[#out + 1] = pair[3] or ''
     end
   end
   start = start + #names / 2 - dropped

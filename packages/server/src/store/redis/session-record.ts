@@ -7,17 +7,20 @@
 // every field and value is ≤ 64 bytes (Redis's default `hash-max-listpack-value`) stays a compact
 // listpack, about 60 bytes per field instead of ~100 in a hashtable:
 //   <id tail>   the record: generation u32, rotatedAt u48, createdAt u48, lastUsedAt u48,
-//               expiresAt u48 (ms, big-endian; WIDTHS below is the definition), then the user
-//               id, then the client id.
-//               46 bytes + the client id with a UUID user: client ids up to 18 bytes keep it ≤ 64.
+//               expiresAt u48 (ms, big-endian), graceUses u8 (WIDTHS below is the definition),
+//               then the user id, then the client id.
+//               47 bytes + the client id with a UUID user: client ids up to 17 bytes keep it ≤ 64.
 //   <id tail>:  the device label (≤ 64 bytes by src/domain/device.ts).
+//   <id tail>;  DPoP-bound sessions only: the key id's 16 raw bytes (domain/key-binding.ts). A
+//               third field rather than more record bytes: a record over 64 bytes would turn the
+//               whole hash into a hashtable (453 B per session measured, against 277 B this way).
 // The id tail is the session id without its group tag (the key already names the group).
 // Nothing here can be replayed: a refresh token needs the MAC secret, which never enters Redis.
 import { SESSION_TAG_CHARS, sessionTag } from '../../domain/ids.js';
 import { isSessionId } from '../../domain/refresh-token.js';
 import type { SessionRecord } from '../../domain/session.js';
 
-type NumberField = 'generation' | 'rotatedAt' | 'createdAt' | 'lastUsedAt' | 'expiresAt';
+type NumberField = 'generation' | 'rotatedAt' | 'createdAt' | 'lastUsedAt' | 'expiresAt' | 'graceUses';
 
 /** The record's fixed part, in order: big-endian unsigned integers of these widths (ms for times). */
 const WIDTHS: ReadonlyArray<readonly [NumberField, number]> = [
@@ -26,6 +29,7 @@ const WIDTHS: ReadonlyArray<readonly [NumberField, number]> = [
   ['createdAt', 6],
   ['lastUsedAt', 6],
   ['expiresAt', 6],
+  ['graceUses', 1],
 ];
 
 export interface RecordNumber {
@@ -72,14 +76,19 @@ export function encodeRecord(s: SessionRecord): Buffer {
   const client = Buffer.from(s.clientId, 'utf8');
   if (client.length > 255) throw new Error('client id must be at most 255 bytes');
   const out = Buffer.allocUnsafe(NUMBERS_BYTES + user.length + 1 + client.length);
-  for (const n of RECORD_NUMBERS) out.writeUIntBE(s[n.name], n.at, n.bytes);
+  for (const n of RECORD_NUMBERS) out.writeUIntBE(s[n.name] ?? 0, n.at, n.bytes);
   user.copy(out, NUMBERS_BYTES);
   out[NUMBERS_BYTES + user.length] = client.length;
   client.copy(out, NUMBERS_BYTES + user.length + 1);
   return out;
 }
 
-export function decodeRecord(id: string, record: Buffer, device: Buffer | string | null): SessionRecord {
+/** The key field's value: the key id's raw bytes, or '' for a Bearer session (the scripts' "none"). */
+export function encodeKeyId(keyId: string | null | undefined): Buffer | '' {
+  return keyId ? Buffer.from(keyId, 'base64url') : '';
+}
+
+export function decodeRecord(id: string, record: Buffer, device: Buffer | string | null, key?: Buffer | null): SessionRecord {
   const { userId, next } = decodeUserId(record, NUMBERS_BYTES);
   const clientLength = record[next]!;
   return {
@@ -91,7 +100,9 @@ export function decodeRecord(id: string, record: Buffer, device: Buffer | string
     createdAt: record.readUIntBE(AT.createdAt.at, AT.createdAt.bytes),
     lastUsedAt: record.readUIntBE(AT.lastUsedAt.at, AT.lastUsedAt.bytes),
     expiresAt: record.readUIntBE(AT.expiresAt.at, AT.expiresAt.bytes),
+    graceUses: record.readUIntBE(AT.graceUses.at, AT.graceUses.bytes),
     device: device == null ? '' : device.toString(),
+    keyId: key && key.length > 0 ? key.toString('base64url') : null,
   };
 }
 
@@ -104,3 +115,5 @@ export function locate(sessionId: string): { tag: string; field: string } | null
 /** Length of a record field's name; the device field is the same name plus ':'. */
 export const FIELD_CHARS = 22 - SESSION_TAG_CHARS;
 export const deviceField = (field: string): string => `${field}:`;
+/** The key field of a DPoP-bound session: the same name plus ';'. */
+export const keyField = (field: string): string => `${field};`;

@@ -24,7 +24,7 @@
 // Expiry needs no sweeper: the group key's TTL covers its longest-lived session, and a session
 // past its own deadline is refused by the rotation and removed by the next create or list in its
 // group.
-import { applyRotation, type PresentedToken, type RotationDecision, type RotationOutcome } from '../../domain/rotation.js';
+import { applyRotation, endsAsCopy, type PresentedToken, type RotationDecision, type RotationOutcome } from '../../domain/rotation.js';
 import { MAX_GENERATION } from '../../domain/refresh-token.js';
 import { sessionDeadline, type SessionPolicy, type SessionRecord } from '../../domain/session.js';
 import { userTag } from '../../domain/ids.js';
@@ -35,7 +35,7 @@ import type { Revocation, SessionStore } from '../types.js';
 import { guard, type RedisClient } from './client.js';
 import type { KeyLayout } from './keys.js';
 import { SESSION_SCRIPTS } from './scripts.js';
-import { decodeRecord, deviceField, encodeRecord, encodeUserId, locate } from './session-record.js';
+import { decodeRecord, deviceField, encodeKeyId, encodeRecord, encodeUserId, keyField, locate } from './session-record.js';
 
 type Arg = string | number | Buffer;
 
@@ -152,6 +152,7 @@ export function redisSessionStore(client: RedisClient, keys: KeyLayout, opts: Re
             maxSessions === null ? '' : maxSessions,
             revokeUntil ?? '',
             keys.revocationChannel,
+            encodeKeyId(s.keyId),
           ),
         ),
       );
@@ -168,12 +169,24 @@ export function redisSessionStore(client: RedisClient, keys: KeyLayout, opts: Re
       const group = keys.sessionGroup(at.tag);
       const reply = await announcing(
         group,
-        cmd.lkRotateBuffer(group, at.field, presented.generation, presented.clientId, now, policy.graceMs, policy.idleMs, MAX_GENERATION, revokeUntil ?? '', keys.revocationChannel),
+        cmd.lkRotateBuffer(
+          group,
+          at.field,
+          presented.generation,
+          presented.clientId,
+          now,
+          policy.graceMs,
+          policy.idleMs,
+          MAX_GENERATION,
+          revokeUntil ?? '',
+          keys.revocationChannel,
+          encodeKeyId(presented.keyId),
+        ),
       );
       const kind = reply[0]!.toString() as RotationDecision['kind'];
       if (kind === 'not_found') return { decision: { kind }, session: null };
-      if (kind === 'reuse' && revokeUntil !== undefined) await settle(group).catch(() => settleLater(group));
-      const found = decodeRecord(sessionId, reply[2]!, reply[3]!);
+      if (endsAsCopy(kind) && revokeUntil !== undefined) await settle(group).catch(() => settleLater(group));
+      const found = decodeRecord(sessionId, reply[2]!, reply[3]!, reply[4]);
       const decision = (kind === 'expired' ? { kind, reason: reply[1]!.toString() } : { kind }) as RotationDecision;
       return { decision, session: applyRotation(found, decision, now) ?? found };
     },
@@ -181,8 +194,8 @@ export function redisSessionStore(client: RedisClient, keys: KeyLayout, opts: Re
     async getSession(sessionId) {
       const at = locate(sessionId);
       if (!at) return null;
-      const [record, device] = await guard(client.hmgetBuffer(keys.sessionGroup(at.tag), at.field, deviceField(at.field)));
-      return record ? decodeRecord(sessionId, record, device ?? null) : null;
+      const [record, device, key] = await guard(client.hmgetBuffer(keys.sessionGroup(at.tag), at.field, deviceField(at.field), keyField(at.field)));
+      return record ? decodeRecord(sessionId, record, device ?? null, key) : null;
     },
 
     async listSessions(userId, now, policy, page) {
@@ -201,7 +214,7 @@ export function redisSessionStore(client: RedisClient, keys: KeyLayout, opts: Re
           guard(cmd.lkListSessionsBuffer(group, index, encodeUserId(userId), now, policy.idleMs, want, after ? after.createdAt : '', after ? after.field : '')),
         );
         pending ||= reply[1]!.toString() === '1';
-        for (let i = 5; i < reply.length; i += 3) out.push(decodeRecord(tag + reply[i]!.toString(), reply[i + 1]!, reply[i + 2]!));
+        for (let i = 5; i < reply.length; i += 4) out.push(decodeRecord(tag + reply[i]!.toString(), reply[i + 1]!, reply[i + 2]!, reply[i + 3]));
         const done = reply[2]!.toString() === '1';
         // Each script examines at most a batch; dead sessions it met may leave the page short.
         if (done || out.length >= limit || reply[4]!.length === 0) break;
@@ -215,7 +228,7 @@ export function redisSessionStore(client: RedisClient, keys: KeyLayout, opts: Re
       const at = locate(sessionId);
       if (!at) return null;
       const pair = await guard(cmd.lkTakeSessionBuffer(keys.sessionGroup(at.tag), at.field));
-      return pair ? decodeRecord(sessionId, pair[0]!, pair[1]!) : null;
+      return pair ? decodeRecord(sessionId, pair[0]!, pair[1]!, pair[2]) : null;
     },
 
     async deleteSessions(userId, sessionIds) {

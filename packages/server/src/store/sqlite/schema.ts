@@ -59,6 +59,9 @@ export const MAIN_COLUMNS: Array<{ table: string; column: string; definition: st
   // Which process wrote it: the poll skips its own rows, which it delivered in-process already
   // (reading them back was what held the event loop ~150 ms per poll while 100k sessions ended).
   { table: 'revocations', column: 'writer', definition: "TEXT NOT NULL DEFAULT ''" },
+  // DPoP-bound sessions (issue 11): the key's stored thumbprint, and grace answers of the generation.
+  { table: 'sessions', column: 'key_id', definition: 'TEXT' },
+  { table: 'sessions', column: 'grace_uses', definition: 'INTEGER NOT NULL DEFAULT 0' },
 ];
 
 /** Run after MAIN_COLUMNS: they need the added columns. The poll reads by written_at 4 times a second. */

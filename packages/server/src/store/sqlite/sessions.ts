@@ -1,4 +1,4 @@
-import { applyRotation, decideRotation, type PresentedToken, type RotationOutcome } from '../../domain/rotation.js';
+import { applyRotation, decideRotation, endsAsCopy, type PresentedToken, type RotationOutcome } from '../../domain/rotation.js';
 import { isSessionLive, type SessionPolicy, type SessionRecord } from '../../domain/session.js';
 import { assertBatch, CAP_SCAN, pageLimit } from '../session-batch.js';
 import { MAX_SESSION_PAGE, type Revocation, type SessionStore } from '../types.js';
@@ -14,6 +14,8 @@ interface SessionRow {
   last_used_at: number;
   expires_at: number;
   device: string;
+  key_id: string | null;
+  grace_uses: number;
 }
 
 const toSession = (r: SessionRow): SessionRecord => ({
@@ -26,6 +28,8 @@ const toSession = (r: SessionRow): SessionRecord => ({
   lastUsedAt: r.last_used_at,
   expiresAt: r.expires_at,
   device: r.device,
+  keyId: r.key_id,
+  graceUses: r.grace_uses,
 });
 
 /** Writes a revocation row inside the caller's transaction, and announces it once committed. */
@@ -36,9 +40,10 @@ export interface SqliteRevocationWriter {
 
 export function sqliteSessionStore(db: SqliteDb, revocations: SqliteRevocationWriter): SessionStore & { prune(now: number, idleMs: number): number } {
   const insert = db.prepare(
-    `INSERT INTO sessions (id, user_id, client_id, generation, rotated_at, created_at, last_used_at, expires_at, device)
-     VALUES (@id, @userId, @clientId, @generation, @rotatedAt, @createdAt, @lastUsedAt, @expiresAt, @device)`,
+    `INSERT INTO sessions (id, user_id, client_id, generation, rotated_at, created_at, last_used_at, expires_at, device, key_id, grace_uses)
+     VALUES (@id, @userId, @clientId, @generation, @rotatedAt, @createdAt, @lastUsedAt, @expiresAt, @device, @keyId, @graceUses)`,
   );
+  const row = (s: SessionRecord) => ({ ...s, keyId: s.keyId ?? null, graceUses: s.graceUses ?? 0 });
   const get = db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE id = ?');
   // Keyset pages on the (user_id, created_at, id) index: each statement reads at most a page.
   const LIVE = 'expires_at > @now AND last_used_at > @idleBefore';
@@ -52,12 +57,12 @@ export function sqliteSessionStore(db: SqliteDb, revocations: SqliteRevocationWr
   const countUpTo = db.prepare<[string, number], { n: number }>('SELECT count(*) AS n FROM (SELECT 1 FROM sessions WHERE user_id = ? LIMIT ?)');
   const del = db.prepare('DELETE FROM sessions WHERE id = ?');
   const delMine = db.prepare('DELETE FROM sessions WHERE id = ? AND user_id = ?');
-  const update = db.prepare('UPDATE sessions SET generation = ?, rotated_at = ?, last_used_at = ? WHERE id = ?');
+  const update = db.prepare('UPDATE sessions SET generation = ?, rotated_at = ?, last_used_at = ?, grace_uses = ? WHERE id = ?');
   const prune = db.prepare('DELETE FROM sessions WHERE expires_at <= ? OR last_used_at <= ?');
 
   const create = db.transaction((s: SessionRecord, max: number | null, idleMs: number, revokeUntil?: number): string[] => {
     if (max === null) {
-      insert.run(s);
+      insert.run(row(s));
       return [];
     }
     // The cap counts only sessions live at the login (SessionStore.createSession): the user's dead
@@ -73,7 +78,7 @@ export function sqliteSessionStore(db: SqliteDb, revocations: SqliteRevocationWr
       }
     }
     const count = window.length < CAP_SCAN ? live.length : countUpTo.get(s.userId, max + MAX_SESSION_PAGE)!.n;
-    insert.run(s);
+    insert.run(row(s));
     const excess = Math.min(count + 1 - max, MAX_SESSION_PAGE);
     if (excess <= 0) return [];
     const evicted = live.length >= excess ? live.slice(0, excess) : oldest.all(s.userId, excess + dead + 1).map((r) => r.id).filter((id) => id !== s.id).slice(0, excess);
@@ -89,9 +94,9 @@ export function sqliteSessionStore(db: SqliteDb, revocations: SqliteRevocationWr
     const session = row ? toSession(row) : null;
     const decision = decideRotation(session, presented, now, policy);
     const next = session && applyRotation(session, decision, now);
-    if (next) update.run(next.generation, next.rotatedAt, next.lastUsedAt, sid);
-    else if (decision.kind === 'reuse' || decision.kind === 'expired') del.run(sid);
-    if (decision.kind === 'reuse' && revokeUntil !== undefined) revocations.write({ sessionId: sid, until: revokeUntil, reuse: true });
+    if (next) update.run(next.generation, next.rotatedAt, next.lastUsedAt, next.graceUses ?? 0, sid);
+    else if (endsAsCopy(decision.kind) || decision.kind === 'expired') del.run(sid);
+    if (endsAsCopy(decision.kind) && revokeUntil !== undefined) revocations.write({ sessionId: sid, until: revokeUntil, reuse: true });
     return { decision, session: next ?? session };
   });
 
@@ -113,7 +118,7 @@ export function sqliteSessionStore(db: SqliteDb, revocations: SqliteRevocationWr
     },
     async rotate(sid, presented, now, policy, revokeUntil) {
       const out = rotate.immediate(sid, presented, now, policy, revokeUntil);
-      if (out.decision.kind === 'reuse' && revokeUntil !== undefined) revocations.announce({ sessionId: sid, until: revokeUntil, reuse: true });
+      if (endsAsCopy(out.decision.kind) && revokeUntil !== undefined) revocations.announce({ sessionId: sid, until: revokeUntil, reuse: true });
       return out;
     },
     async getSession(sid) {
