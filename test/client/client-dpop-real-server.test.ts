@@ -23,7 +23,7 @@ interface Sent {
   body?: { error?: string; reason?: string };
 }
 
-async function setup(t: TestContext, env: Record<string, string> = {}) {
+async function setup(t: TestContext, env: Record<string, string> = {}, rewrite?: (path: string, res: Response) => Response) {
   const port = await freePort();
   const server = await startServer({ PORT: String(port), LATCHKEY_ISSUER: `http://127.0.0.1:${port}`, ...env });
   const clients: LatchkeyClient[] = [];
@@ -35,7 +35,8 @@ async function setup(t: TestContext, env: Record<string, string> = {}) {
   // Records what went over the wire; the requests themselves are untouched.
   const recording: FetchLike = async (input, init) => {
     const req = new Request(input, init);
-    const res = await fetch(req.clone());
+    const answer = await fetch(req.clone());
+    const res = rewrite ? rewrite(new URL(req.url).pathname, answer) : answer;
     const proof = req.headers.get('dpop');
     const entry: Sent = { path: new URL(req.url).pathname, method: req.method, status: res.status, proof: proof !== null };
     const auth = req.headers.get('authorization');
@@ -159,6 +160,28 @@ test('real server: dpop: false and LATCHKEY_DPOP=off both give Bearer sessions t
   assert.equal(sent.at(-1)!.scheme, 'Bearer');
   await client.renewNow();
   assert.equal((await client.fetch(`${server.url}/auth/me`)).status, 200);
+});
+
+test('real server: a refresh whose nonce the server no longer accepts is challenged and retried once with the new one', async (t) => {
+  // The nonce of the sign-up answer is swapped for an expired-looking one on its way to the client,
+  // as a tab idle past the nonce's step (5 to 10 minutes) would hold.
+  const stale = 'A'.repeat(30);
+  const { server, make, sent } = await setup(t, {}, (path, res) => {
+    if (path !== '/auth/signup' || !res.ok || !res.headers.has('dpop-nonce')) return res;
+    const headers = new Headers(res.headers);
+    headers.set('dpop-nonce', stale);
+    return new Response(res.body, { status: res.status, headers });
+  });
+  const { client } = make();
+  await client.signup(freshEmail(), PASSWORD);
+  await client.renewNow();
+  const refreshes = sent.filter((s) => s.path === '/auth/token');
+  assert.deepEqual(refreshes.map((s) => s.status), [400, 200]);
+  assert.equal(refreshes[0]!.nonce, stale);
+  assert.equal(refreshes[0]!.body?.error, 'use_dpop_nonce');
+  assert.ok(refreshes[1]!.nonce && refreshes[1]!.nonce !== stale, 'the retry carried the nonce of the challenge');
+  assert.equal((await client.fetch(`${server.url}/auth/me`)).status, 200);
+  assert.equal(server.events('session.key_mismatch').length, 0);
 });
 
 /** An account made without the client, so the client's own first request is the login. */
