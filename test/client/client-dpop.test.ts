@@ -328,3 +328,38 @@ test('token_type: "DPoP" is accepted only as the answer to a proof, and records 
   assert.throws(() => toStoredTokensFromResponse({ ...body, token_type: 'mac' }, 0, undefined, 'jkt-1'), (e) => isLatchkeyError(e, 'invalid_response'));
   assert.equal(toStoredTokens({ accessToken: 'a', refreshToken: 'r', expiresAt: 1, dpopJkt: 'jkt-1' })?.dpopJkt, 'jkt-1', 'storage keeps the binding');
 });
+
+test('a device clock minutes off the server: one retry with the server time from its Date header, then every proof is in its window', async (t) => {
+  const { server, make } = await setup(t, { clockOffsetMs: 10 * 60_000 });
+  const client = make();
+  await client.login('someone@example.com', PASSWORD);
+  const logins = server.seen.filter((s) => s.path === '/auth/login');
+  assert.deepEqual(
+    logins.map((s) => [s.status, s.refused]),
+    [[400, 'stale'], [400, 'use_nonce'], [200, undefined]],
+    'refused as stale, then the nonce challenge, then accepted',
+  );
+  assert.ok(Math.abs((parts(logins[2]!.proof!).payload['iat'] as number) - (Date.now() + 600_000) / 1000) < 5, 'iat on the server clock');
+
+  assert.equal((await client.fetch(`${server.url}/api/data`)).status, 200);
+  await client.renewNow();
+  assert.deepEqual(server.seen.slice(logins.length).map((s) => [s.path, s.status]), [['/api/data', 200], ['/auth/token', 200]], 'no more retries');
+
+  // Clocks that agree are left alone: no offset from the Date header's whole seconds.
+  const { server: inSync, make: makeInSync } = await setup(t);
+  await makeInSync().login('someone@example.com', PASSWORD);
+  assert.deepEqual(inSync.seen.map((s) => s.status), [400, 200]);
+  assert.ok(Math.abs((parts(inSync.seen[1]!.proof!).payload['iat'] as number) - Date.now() / 1000) < 3);
+});
+
+test('a proof refused for another reason than the clock is not retried', async (t) => {
+  const { server, make } = await setup(t);
+  const client = make();
+  await client.login('someone@example.com', PASSWORD);
+  const before = server.seen.length;
+  server.sessions[0]!.jkt = 'a-key-the-session-is-not-bound-to'; // every proof of ours is refused now
+  const refused = await client.fetch(`${server.url}/api/data`);
+  assert.equal(refused.status, 401);
+  assert.match(refused.headers.get('www-authenticate') ?? '', /invalid_dpop_proof/);
+  assert.equal(server.seen.length - before, 1, 'one request: the clocks agree, nothing to retry');
+});

@@ -23,6 +23,8 @@ export interface DoubleOptions {
   bind?: boolean;
   /** The resource route asks for a nonce: never (default), or always (a server that keeps asking). */
   resourceNonce?: 'never' | 'required' | 'always';
+  /** How far this server's clock is ahead of the real one (its `Date` header says the same). */
+  clockOffsetMs?: number;
   /** A page served at `/` and its script at `/app.js`, so a browser test runs on the double's own origin. */
   page?: { js: string };
 }
@@ -55,6 +57,7 @@ export async function startDpopDouble(options: DoubleOptions = {}) {
   const authNonces = options.authNonces ?? true;
   const bind = options.bind ?? true;
   const resourceNonce = options.resourceNonce ?? 'never';
+  const now = () => Date.now() + (options.clockOffsetMs ?? 0);
   let authNonce = token('n');
   const resourceNonceValue = token('rn');
   const sessions: Session[] = [];
@@ -86,7 +89,7 @@ export async function startDpopDouble(options: DoubleOptions = {}) {
         htu: `${url}${path}`,
         maxAgeSec: 60,
         leewaySec: 5,
-        now: () => Date.now(),
+        now,
         ...(extra.accessToken !== undefined ? { accessToken: extra.accessToken } : {}),
         ...(expected !== undefined ? { nonceValid: (n: string) => n === expected } : {}),
       });
@@ -101,6 +104,7 @@ export async function startDpopDouble(options: DoubleOptions = {}) {
 
   function reply(res: ServerResponse, entry: Seen, status: number, body: unknown, headers: Record<string, string> = {}) {
     entry.status = status;
+    res.setHeader('date', new Date(now()).toUTCString());
     for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
     res.statusCode = status;
     res.setHeader('content-type', 'application/json');

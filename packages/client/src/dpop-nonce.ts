@@ -1,4 +1,5 @@
-// Server-provided nonces (RFC 9449 §8, §9): each server's latest `DPoP-Nonce`, kept per origin.
+// What the client learns about each server (per origin) from its answers: the latest
+// `DPoP-Nonce` (RFC 9449 §8, §9) and how far its clock is from ours.
 
 export class NonceBook {
   readonly #byOrigin = new Map<string, string>();
@@ -15,6 +16,46 @@ export class NonceBook {
     this.#byOrigin.set(originOf(url), nonce);
     return nonce;
   }
+}
+
+/** Below this the measured difference is latency and the `Date` header's whole seconds: the clocks agree. */
+const CLOCK_AGREEMENT_SEC = 10;
+
+/**
+ * A proof's `iat` is checked against the server's clock (§4.3 check 11, a window of about a
+ * minute), so a device whose clock is minutes off could never sign in with DPoP while Bearer works.
+ * The server's `Date` header tells the difference; proofs then carry the server's time. Only
+ * proofs use it: renewal timing still runs on the local clock (from `expires_in`). Cross-origin,
+ * the header is readable only if the server exposes it (Access-Control-Expose-Headers: Date).
+ */
+export class ServerClocks {
+  readonly #offsetSec = new Map<string, number>();
+
+  offsetSec(url: string): number {
+    return this.#offsetSec.get(originOf(url)) ?? 0;
+  }
+
+  /** Records the server's clock from the answer's `Date` when readable; returns the offset now in force. */
+  remember(url: string, res: Response): number {
+    const origin = originOf(url);
+    const date = Date.parse(res.headers.get('date') ?? '');
+    if (Number.isNaN(date)) return this.#offsetSec.get(origin) ?? 0;
+    const measured = Math.round((date - Date.now()) / 1000);
+    const offset = Math.abs(measured) <= CLOCK_AGREEMENT_SEC ? 0 : measured;
+    this.#offsetSec.set(origin, offset);
+    return offset;
+  }
+}
+
+/** The server refused the proof itself: 400 `invalid_dpop_proof` (auth server) or 401 with that error (resource server, §7.1). */
+export async function isProofRefusal(res: Response): Promise<boolean> {
+  if (res.status === 401) {
+    const challenge = res.headers.get('www-authenticate');
+    if (challenge !== null && /(?:^|[\s,])error\s*=\s*"?invalid_dpop_proof"?/i.test(challenge)) return true;
+  } else if (res.status !== 400) {
+    return false;
+  }
+  return (await bodyError(res)) === 'invalid_dpop_proof';
 }
 
 function originOf(url: string): string {

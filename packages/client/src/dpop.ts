@@ -1,7 +1,7 @@
 // Everything the client does for DPoP (RFC 9449) that is not about tokens: finding the key,
 // signing proofs, following nonce challenges.
 import { defaultKeyStore, describeKey, generateProofKeyPair, toKeyPair, type DpopAlgorithm, type DpopKeyStore, type ProofKey } from './dpop-key.js';
-import { NonceBook } from './dpop-nonce.js';
+import { isProofRefusal, NonceBook, ServerClocks } from './dpop-nonce.js';
 import { createDpopProof } from './dpop-proof.js';
 import { discardBody } from './http.js';
 
@@ -14,6 +14,7 @@ export interface DpopOptions {
 
 export class Dpop {
   readonly nonces = new NonceBook();
+  readonly clocks = new ServerClocks();
   readonly #subtle: SubtleCrypto;
   readonly #store: DpopKeyStore;
   readonly #algorithm: DpopAlgorithm;
@@ -71,9 +72,11 @@ export class Dpop {
   }
 
   /**
-   * Sends with a proof, once more with the server's new nonce when `challenged` says the answer
-   * is a nonce challenge (§8 auth server, §9 resource server); never more than once, so a server
-   * that keeps asking cannot loop us. `attempt` must be repeatable.
+   * Sends with a proof. Once more with the server's new nonce when `challenged` says the answer is
+   * a nonce challenge (§8 auth server, §9 resource server), and once more when the proof was
+   * refused and the answer's `Date` shows that this device's clock is off the server's (its `iat`
+   * was out of the server's window, §4.3 check 11). Each at most once, so a server that keeps
+   * asking cannot loop us. `attempt` must be repeatable.
    */
   async send(
     key: ProofKey,
@@ -82,24 +85,36 @@ export class Dpop {
     attempt: (proof: string) => Promise<Response>,
   ): Promise<Response> {
     const url = absoluteUrl(request.url);
-    const sent = this.nonces.get(url);
-    let res = await attempt(await this.#proof(key, request, url, sent));
-    const offered = this.nonces.remember(url, res);
-    if (offered !== undefined && offered !== sent && (await challenged(res))) {
+    let nonce = this.nonces.get(url);
+    let offset = this.clocks.offsetSec(url);
+    let nonceRetried = false;
+    let clockRetried = false;
+    let res = await attempt(await this.#proof(key, request, url, nonce, offset));
+    for (;;) {
+      const offered = this.nonces.remember(url, res);
+      const measured = this.clocks.remember(url, res);
+      if (!nonceRetried && offered !== undefined && offered !== nonce && (await challenged(res))) {
+        nonceRetried = true;
+        nonce = offered;
+      } else if (!clockRetried && measured !== offset && (await isProofRefusal(res))) {
+        clockRetried = true;
+        offset = measured;
+        nonce = this.nonces.get(url);
+      } else {
+        return res;
+      }
       discardBody(res);
-      res = await attempt(await this.#proof(key, request, url, offered));
-      this.nonces.remember(url, res);
+      res = await attempt(await this.#proof(key, request, url, nonce, offset));
     }
-    return res;
   }
 
-  #proof(key: ProofKey, request: { htm: string; accessToken?: string }, url: string, nonce: string | undefined): Promise<string> {
+  #proof(key: ProofKey, request: { htm: string; accessToken?: string }, url: string, nonce: string | undefined, offsetSec: number): Promise<string> {
     return createDpopProof(this.#subtle, key, {
       htm: request.htm,
       url,
       nonce,
       accessToken: request.accessToken,
-      iat: Math.floor(Date.now() / 1000),
+      iat: Math.floor(Date.now() / 1000) + offsetSec,
     });
   }
 }
