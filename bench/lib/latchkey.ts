@@ -1,6 +1,7 @@
 // Starts a Latchkey server (the built packages/server/dist/cli.js, as `npm start` does, minus the npm
 // wrapper process; an older checkout's src/main.ts through tsx) on a
 // free port with a fresh data directory, and seeds users through the public HTTP API.
+import { DpopKey } from '../../test/helpers/dpop.js';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { freePort, startNode, startNodeTs, tempDir, waitForHttp, type Child } from './proc.js';
@@ -91,6 +92,31 @@ export async function seedUsers(origin: string, n: number, concurrency = 8): Pro
         throw new Error(`signup ${i} failed: ${res.status} ${JSON.stringify(body)}`);
       }
       users[i] = { email, password, accessToken: body.access_token, refreshToken: body.refresh_token };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, one));
+  return users;
+}
+
+export interface BoundUser extends SeededUser {
+  /** The session's DPoP key; its proofs carry the nonce learnt at sign-up (valid 5 to 10 minutes). */
+  key: DpopKey;
+}
+
+/** Signs up `n` users with a DPoP proof each (following the nonce challenge): DPoP-bound sessions. */
+export async function seedBoundUsers(origin: string, n: number, concurrency = 8): Promise<BoundUser[]> {
+  const users: BoundUser[] = new Array(n);
+  let next = 0;
+  const stamp = Date.now().toString(36);
+  const one = async () => {
+    while (next < n) {
+      const i = next++;
+      const key = new DpopKey();
+      const email = `bench-dpop-${stamp}-${i}@example.test`;
+      const password = `correct horse battery ${i}`;
+      const res = await key.signup(origin, email, password);
+      if (res.status !== 201 || res.body.token_type !== 'DPoP') throw new Error(`bound signup ${i} failed: ${res.status} ${res.text}`);
+      users[i] = { email, password, accessToken: res.body.access_token, refreshToken: res.body.refresh_token, key };
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, n) }, one));

@@ -8,6 +8,7 @@ import {
   keyStoreContract,
   openForSuite,
   rateLimitStoreContract,
+  proofReplayContract,
   revocationFeedContract,
   sessionRevocationContract,
   sessionStoreContract,
@@ -39,6 +40,7 @@ describe('store contract: postgres', () => {
   revocationFeedContract(() => stores().revocations);
   keyStoreContract(() => stores().keys);
   rateLimitStoreContract(() => stores().rateLimits);
+  proofReplayContract(() => stores().proofs);
   accountTokenStoreContract(() => stores().accountTokens);
   emailVerificationContract(() => stores().users);
   healthContract(stores);

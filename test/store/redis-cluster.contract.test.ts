@@ -10,6 +10,7 @@ import {
   healthContract,
   openForSuite,
   rateLimitStoreContract,
+  proofReplayContract,
   revocationFeedContract,
   sessionRevocationContract,
   sessionStoreContract,
@@ -39,6 +40,7 @@ describe('store contract: redis cluster', () => {
   sessionRevocationContract(() => stores());
   revocationFeedContract(() => stores().revocations);
   rateLimitStoreContract(() => stores().rateLimits);
+  proofReplayContract(() => stores().proofs);
   healthContract(stores);
 });
 

@@ -14,6 +14,7 @@ import {
   healthContract,
   openForSuite,
   rateLimitStoreContract,
+  proofReplayContract,
   revocationFeedContract,
   sampleSession,
   sessionRevocationContract,
@@ -67,6 +68,7 @@ describe('store contract: redis', () => {
   sessionRevocationContract(() => stores());
   revocationFeedContract(() => stores().revocations);
   rateLimitStoreContract(() => stores().rateLimits);
+  proofReplayContract(() => stores().proofs);
   healthContract(stores);
 });
 

@@ -8,6 +8,7 @@ import {
   keyStoreContract,
   openForSuite,
   rateLimitStoreContract,
+  proofReplayContract,
   revocationFeedContract,
   sessionRevocationContract,
   sessionStoreContract,
@@ -35,6 +36,7 @@ describe('store contract: sqlite', () => {
   revocationFeedContract(() => stores().revocations);
   keyStoreContract(() => stores().keys);
   rateLimitStoreContract(() => stores().rateLimits);
+  proofReplayContract(() => stores().proofs);
   accountTokenStoreContract(() => stores().accountTokens);
   emailVerificationContract(() => stores().users);
   healthContract(stores);

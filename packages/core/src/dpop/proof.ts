@@ -187,7 +187,8 @@ export function verifyDpopProof(proof: unknown, expect: DpopExpectations): Verif
   if (htm !== expect.htm) throw new DpopError('wrong_htm');
   const got = normalizeHtu(htu);
   const wanted = typeof expect.htu === 'string' ? [expect.htu] : expect.htu;
-  if (got === null || !wanted.some((w) => normalizeHtu(w) === got)) throw new DpopError('wrong_htu');
+  // Callers usually pass normalised URLs (requestHtu's): compare as given first, parse only if that fails.
+  if (got === null || !(wanted.includes(got) || wanted.some((w) => normalizeHtu(w) === got))) throw new DpopError('wrong_htu');
   const nowSec = expect.now() / 1000;
   if (iat > nowSec + expect.leewaySec) throw new DpopError('future');
   if (iat < nowSec - expect.maxAgeSec - expect.leewaySec) throw new DpopError('stale');

@@ -30,7 +30,7 @@ export async function requestProof(ctx: AuthContext, req: DpopRequest | undefine
   try {
     proof = verifyDpopProof(req.proof, {
       htm: req.method,
-      htu: ctx.config.publicUrls.map((base) => requestHtu(base, req.path) ?? ''),
+      htu: acceptedHtus(ctx, req.path),
       maxAgeSec: ctx.config.dpopProofMaxAgeSec,
       leewaySec: ctx.config.clockLeewaySec,
       now: ctx.now,
@@ -44,15 +44,31 @@ export async function requestProof(ctx: AuthContext, req: DpopRequest | undefine
     if (e.reason === 'use_nonce') throw Errors.useDpopNonce();
     throw resource ? Errors.invalidDpopProofAtResource() : Errors.invalidDpopProof();
   }
-  // §11.1: a proof is single use within its window, across every instance (the shared rate-limit
-  // store). A proof captured with its refresh token cannot be replayed for the grace answer.
+  // §11.1: a proof is single use within its window, across every instance (the stores' proof
+  // record). A proof captured with its refresh token cannot be replayed for the grace answer.
   const windowMs = (ctx.config.dpopProofMaxAgeSec + 2 * ctx.config.clockLeewaySec) * 1000;
-  const { count } = await ctx.stores.rateLimits.hit(`dpop:jti:${proofReplayKey(proof)}`, windowMs, ctx.now());
-  if (count > 1) {
+  if (!(await ctx.stores.proofs.firstUse(proofReplayKey(proof), proof.iat, windowMs, ctx.now()))) {
     ctx.events({ event: 'dpop.proof_refused', reason: 'replayed' });
     throw resource ? Errors.invalidDpopProofAtResource() : Errors.invalidDpopProof();
   }
   return proof;
+}
+
+// The URLs a proof may name for a path, per path: a handful of routes, parsed once each.
+const htuCache = new WeakMap<AuthContext['config'], Map<string, string[]>>();
+
+function acceptedHtus(ctx: AuthContext, path: string): string[] {
+  const q = path.search(/[?#]/);
+  const bare = q === -1 ? path : path.slice(0, q);
+  let byPath = htuCache.get(ctx.config);
+  if (!byPath) htuCache.set(ctx.config, (byPath = new Map()));
+  let out = byPath.get(bare);
+  if (!out) {
+    out = ctx.config.publicUrls.map((base) => requestHtu(base, bare)).filter((u): u is string => u !== null);
+    // Paths come from requests: only the routes that take proofs are few; any other path is not kept.
+    if (byPath.size < 64) byPath.set(bare, out);
+  }
+  return out;
 }
 
 /** The proof a new session is bound with (sign-up, login); LATCHKEY_DPOP=required refuses a request without one. */

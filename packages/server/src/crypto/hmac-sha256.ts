@@ -16,13 +16,16 @@ interface Prepared {
   outer: Buffer;
 }
 
-const prepared = new WeakMap<Buffer, Prepared>();
+// Per key, per prefix: one key MACs under several prefixes (refresh tokens and DPoP nonces), and a
+// cache of one state per key re-derived both on every alternation (seen at 1.2 % of a DPoP refresh).
+const prepared = new WeakMap<Buffer, Map<Buffer, Prepared>>();
 
 function prepare(secret: Buffer, prefix: Buffer): Prepared | null {
   const na = sodium();
   if (!na) return null;
-  const cached = prepared.get(secret);
-  if (cached && cached.prefix === prefix && cached.secret.equals(secret)) return cached;
+  let byPrefix = prepared.get(secret);
+  const cached = byPrefix?.get(prefix);
+  if (cached && cached.secret.equals(secret)) return cached;
   const key = Buffer.alloc(BLOCK);
   (secret.length > BLOCK ? createHash('sha256').update(secret).digest() : secret).copy(key);
   const pad = Buffer.alloc(BLOCK);
@@ -38,7 +41,10 @@ function prepare(secret: Buffer, prefix: Buffer): Prepared | null {
   key.fill(0);
   pad.fill(0);
   const p = { secret: Buffer.from(secret), prefix, inner, outer };
-  prepared.set(secret, p);
+  if (!byPrefix) prepared.set(secret, (byPrefix = new Map()));
+  // Prefixes are module constants; a bound keeps a caller passing fresh buffers from growing it.
+  if (byPrefix.size >= 8) byPrefix.clear();
+  byPrefix.set(prefix, p);
   return p;
 }
 

@@ -44,6 +44,7 @@ export function instrumentStores<S extends Stores>(stores: S, where: StoreDescri
     accountTokens: timed(stores.accountTokens, where.users, metrics),
     sessions: timed(stores.sessions, sessionStore, metrics),
     rateLimits: timed(stores.rateLimits, sessionStore, metrics),
+    proofs: timed(stores.proofs, sessionStore, metrics),
     revocations: timed(stores.revocations, sessionStore, metrics, new Set(['subscribe'])),
   };
 }

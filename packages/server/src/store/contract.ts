@@ -17,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { EmailTakenError } from '../domain/errors.js';
 import { newSessionId, newUserId } from '../domain/ids.js';
 import type { SessionPolicy, SessionRecord } from '../domain/session.js';
-import { MAX_SESSION_PAGE, type HealthReport, type KeyStore, type RateLimitStore, type RevocationFeed, type SessionStore, type StoredSigningKey, type UserStore } from './types.js';
+import { MAX_SESSION_PAGE, type HealthReport, type KeyStore, type ProofReplayStore, type RateLimitStore, type RevocationFeed, type SessionStore, type StoredSigningKey, type UserStore } from './types.js';
 
 export interface ContractSubject<T> {
   stores: T;
@@ -607,6 +607,28 @@ export function keyStoreContract(subject: () => KeyStore): void {
 }
 
 /** The RateLimitStore contract. */
+/** ProofReplayStore (RFC 9449 §11.1): a proof is used once within its window, on every adapter. */
+export function proofReplayContract(subject: () => ProofReplayStore): void {
+  describe('DPoP proof replay', () => {
+    it('admits a proof once within its window, and a different proof independently', async () => {
+      const proofs = subject();
+      const now = Date.now();
+      const key = `k${Math.random().toString(36).slice(2)}`;
+      assert.equal(await proofs.firstUse(key, Math.floor(now / 1000), 60_000, now), true);
+      assert.equal(await proofs.firstUse(key, Math.floor(now / 1000), 60_000, now + 1), false, 'a replay');
+      assert.equal(await proofs.firstUse(`${key}x`, Math.floor(now / 1000), 60_000, now + 2), true);
+    });
+
+    it('answers once under 20 concurrent uses of one proof', async () => {
+      const proofs = subject();
+      const now = Date.now();
+      const key = `c${Math.random().toString(36).slice(2)}`;
+      const outs = await Promise.all(Array.from({ length: 20 }, () => proofs.firstUse(key, Math.floor(now / 1000), 60_000, now)));
+      assert.equal(outs.filter(Boolean).length, 1);
+    });
+  });
+}
+
 export function rateLimitStoreContract(subject: () => RateLimitStore): void {
   describe('rate limits', () => {
     let rateLimits: RateLimitStore;

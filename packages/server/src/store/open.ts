@@ -104,6 +104,7 @@ async function openBackends(config: Config): Promise<OpenedStores> {
     sessions: ephemeral.sessions,
     revocations: ephemeral.revocations,
     rateLimits: ephemeral.rateLimits,
+    proofs: ephemeral.proofs,
     async health() {
       return (await Promise.all(backends.map(([name, check]) => checkWithin(name, check)))).flat();
     },

@@ -231,6 +231,12 @@ export interface RateLimitStore {
   undo(key: string, now: number): Promise<void>;
 }
 
+/** DPoP proofs seen (RFC 9449 §11.1), by core's proofReplayKey; shared by every instance of a deployment. */
+export interface ProofReplayStore {
+  /** Atomic: true the first time `key` is seen within `windowMs`, false for a replay. */
+  firstUse(key: string, iatSec: number, windowMs: number, now: number): Promise<boolean>;
+}
+
 export interface HealthReport {
   name: string;
   ok: boolean;
@@ -243,6 +249,7 @@ export interface Stores {
   revocations: RevocationWriter;
   keys: KeyStore;
   rateLimits: RateLimitStore;
+  proofs: ProofReplayStore;
   adminKeys: AdminKeyStore;
   accountTokens: AccountTokenStore;
   health(): Promise<HealthReport[]>;

@@ -1,3 +1,4 @@
+import { rateLimitProofReplay } from '../proof-replay.js';
 import { postgresAdminKeyStore } from './admin-keys.js';
 import type pg from 'pg';
 import type { HealthReport, KeyStore, Stores, UserStore } from '../types.js';
@@ -52,6 +53,7 @@ export async function openPostgresStores(opts: PostgresStoreOptions): Promise<Po
     sessions,
     revocations,
     rateLimits,
+    proofs: rateLimitProofReplay(rateLimits),
     pool,
     async health() {
       try {

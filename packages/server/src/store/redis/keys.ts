@@ -12,6 +12,8 @@ export interface KeyLayout {
   revocations: string;
   revocationChannel: string;
   rateLimit(key: string): string;
+  /** A DPoP proof seen (RFC 9449 §11.1): lives for the proof window. */
+  proof(key: string): string;
 }
 
 export { DEFAULT_PREFIX };
@@ -24,5 +26,6 @@ export function keyLayout(prefix = DEFAULT_PREFIX): KeyLayout {
     revocations: revocationsKey(prefix),
     revocationChannel: revocationChannel(prefix),
     rateLimit: (key) => `${prefix}rl:${key}`,
+    proof: (key) => `${prefix}p:${key}`,
   };
 }

@@ -1,5 +1,6 @@
+import { redisProofReplay } from '../proof-replay.js';
 import { Cluster } from 'ioredis';
-import type { HealthReport, RateLimitStore, RevocationFeed, SessionStore } from '../types.js';
+import type { HealthReport, ProofReplayStore, RateLimitStore, RevocationFeed, SessionStore } from '../types.js';
 import { closeClient, createCommandClient, DEFAULT_TIMEOUTS, guard, waitReady, type RedisClient, type RedisTarget, type RedisTimeouts } from './client.js';
 import { DEFAULT_PREFIX, keyLayout } from './keys.js';
 import { defineRateLimitScripts, redisRateLimitStore } from './rate-limits.js';
@@ -18,6 +19,7 @@ export interface RedisStores {
   sessions: SessionStore;
   revocations: RevocationFeed;
   rateLimits: RateLimitStore;
+  proofs: ProofReplayStore;
   /** The command client, for tests and benchmarks that inspect Redis directly. */
   client: RedisClient;
   health(): Promise<HealthReport[]>;
@@ -49,6 +51,7 @@ export async function openRedisStores(opts: RedisStoreOptions): Promise<RedisSto
     sessions: redisSessionStore(client, keys, { publish: (r) => revocations.add(r) }),
     revocations,
     rateLimits: redisRateLimitStore(client, keys),
+    proofs: redisProofReplay(client, keys),
     client,
     async health() {
       try {

@@ -1,3 +1,4 @@
+import { memoryProofReplay } from '../proof-replay.js';
 import { join } from 'node:path';
 import { memoryRateLimitStore } from '../memory-rate-limits.js';
 import type { Stores } from '../types.js';
@@ -28,6 +29,7 @@ export function openSqliteStores(dataDir: string): SqliteStores {
     revocations,
     keys: sqliteKeyStore(secrets),
     rateLimits: memoryRateLimitStore(),
+    proofs: memoryProofReplay(),
     adminKeys: sqliteAdminKeyStore(main),
     accountTokens,
     async health() {
