@@ -168,6 +168,8 @@ const REASONS: Record<SignedOutReason, string> = {
   expired: 'Your session expired. Please sign in again.',
   reuse_detected: 'Signed out: an old refresh token of this session was replayed, so the server revoked the whole session (possible token theft).',
   revoked: 'Signed out: this session was ended.',
+  dpop_key_lost: 'Signed out: this browser no longer has the key its session was bound to (site data cleared). Please sign in again.',
+  dpop_key_mismatch: 'Signed out: a copy of this session was used without its key, so the server revoked the whole session (possible token theft).',
 };
 
 client.on('signedout', ({ reason }) => {

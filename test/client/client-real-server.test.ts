@@ -1,6 +1,9 @@
 // The client against the REAL Latchkey server (in-process, SQLite in a temp dir), for the
 // behaviours where the test double could drift from the server: rotation with the grace
 // window, reuse detection and its exact description, Bearer challenges, session routes.
+// Clients bind their sessions (DPoP, the default) unless a test needs a Bearer session: a thief
+// replaying a token without a proof, or a server clock moved minutes ahead of the proofs' `iat`.
+// The DPoP specifics are in client-dpop-real-server.test.ts.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -21,8 +24,8 @@ async function setup(t: TestContext, env: Record<string, string> = {}) {
     await server.close();
   });
   const clientClock = { t: Date.now() };
-  const make = (storage = memoryStorage()) => {
-    const client = createClient({ baseUrl: server.url, storage, now: () => clientClock.t });
+  const make = (storage = memoryStorage(), dpop = true) => {
+    const client = createClient({ baseUrl: server.url, storage, now: () => clientClock.t, dpop });
     clients.push(client);
     return client;
   };
@@ -56,7 +59,7 @@ test('real server: 50 concurrent calls near expiry share one refresh; reuse-free
 
 test('real server: 401 invalid_token after server-side expiry renews once and retries', async (t) => {
   const { make, serverClock, server } = await setup(t);
-  const client = make();
+  const client = make(memoryStorage(), false); // Bearer: proofs carry the real time, 311 s behind this server clock
   await client.signup(freshEmail(), PASSWORD);
   serverClock.offset += 301_000 + 10_000; // beyond lifetime and leeway on the server's clock only
   const response = await client.fetch(`${server.url}/auth/me`);
@@ -67,7 +70,7 @@ test('real server: 401 invalid_token after server-side expiry renews once and re
 test('real server: replayed refresh token → reuse_detected; logout → logout; errors are typed', async (t) => {
   const { make, server, serverClock, clientClock } = await setup(t, { LATCHKEY_REUSE_GRACE: '2' });
   const storage = memoryStorage();
-  const victim = make(storage);
+  const victim = make(storage, false); // Bearer: the thief below replays within the grace window without a proof
   const victimOut = signedOut(victim);
   const email = freshEmail();
   await victim.signup(email, PASSWORD);

@@ -9,6 +9,9 @@ import {
   send,
   type FetchLike,
 } from './http.js';
+import { Dpop, webCryptoSubtle, type DpopOptions } from './dpop.js';
+import type { ProofKey } from './dpop-key.js';
+import { isAuthServerNonceChallenge, isResourceNonceChallenge } from './dpop-nonce.js';
 import { isRenewalDue, PROACTIVE_RETRY_BACKOFF_MS } from './renewal.js';
 import { toSessionList, toUser, type SessionInfo, type User } from './resources.js';
 import { SingleFlight } from './single-flight.js';
@@ -30,6 +33,12 @@ export interface ClientOptions {
   refreshSkewMs?: number;
   /** Local clock in ms since the epoch. Only ever compared with values it produced itself. */
   now?: () => number;
+  /**
+   * DPoP (RFC 9449), on by default wherever WebCrypto exists: sessions are bound to a
+   * non-extractable key of this device, so copied tokens are useless elsewhere. `false` signs in
+   * with Bearer sessions; an object chooses the key store or algorithm.
+   */
+  dpop?: boolean | DpopOptions;
 }
 
 export interface LatchkeyClient {
@@ -63,9 +72,10 @@ export interface LatchkeyClient {
   endSession(id: string): Promise<void>;
   endOtherSessions(): Promise<void>;
   /**
-   * `fetch` with `Authorization: Bearer`, renewed shortly before expiry and once more on a
-   * 401 `invalid_token` (then retried once). Network failures of the call itself reject as
-   * plain `fetch` would; auth failures reject with LatchkeyError.
+   * `fetch` with `Authorization: Bearer`, or `Authorization: DPoP` and a `DPoP` proof for a bound
+   * session, renewed shortly before expiry and once more on a 401 `invalid_token` (then retried
+   * once); a 401 `use_dpop_nonce` is retried once with the server's nonce. Network failures of the
+   * call itself reject as plain `fetch` would; auth failures reject with LatchkeyError.
    */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /** Renews now rather than near expiry (single-flight like every renewal), e.g. after a role change. */
@@ -74,6 +84,8 @@ export interface LatchkeyClient {
   getAccessToken(): Promise<string | null>;
   /** Whether tokens are held locally; the server may still end the session at any time. */
   isSignedIn(): Promise<boolean>;
+  /** Whether the session held is DPoP-bound to this device's key (false when signed out or Bearer). */
+  isKeyBound(): Promise<boolean>;
   on<E extends keyof ClientEvents>(event: E, handler: (payload: ClientEvents[E]) => void): Unsubscribe;
   /** Stops listening to storage and drops all handlers. Does not sign out. */
   dispose(): void;
@@ -85,6 +97,8 @@ export interface LatchkeyClient {
  * - `refresh_token_reused` → 'reuse_detected' (an older token of this session was replayed, so
  *   the server revoked the whole session);
  * - `session_expired` → 'expired' (absolute lifetime or idle timeout reached);
+ * - `dpop_key_mismatch` → 'dpop_key_mismatch' (a refresh of this DPoP-bound session came with
+ *   another key's proof, or none: a copy was used, so the server revoked the session);
  * - anything else (`session_ended`: ended from another device; a tampered token) → 'revoked'.
  * A 401 `invalid_token` that persists right after a successful renewal also maps to 'revoked'.
  * A sign-out observed through shared storage (another tab) is reported as 'logout'.
@@ -92,6 +106,7 @@ export interface LatchkeyClient {
 export function signedOutReasonFor(error: LatchkeyError): SignedOutReason {
   if (error.reason === 'refresh_token_reused') return 'reuse_detected';
   if (error.reason === 'session_expired') return 'expired';
+  if (error.reason === 'dpop_key_mismatch') return 'dpop_key_mismatch';
   return 'revoked';
 }
 
@@ -107,6 +122,8 @@ export function createClient(options: ClientOptions): LatchkeyClient {
   // Wrapped so a browser's fetch is never called with a foreign `this` ("Illegal invocation").
   const fetchImpl: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const now = options.now ?? (() => Date.now());
+  const subtle = options.dpop === false ? undefined : webCryptoSubtle();
+  const dpop = subtle === undefined ? null : new Dpop(subtle, typeof options.dpop === 'object' ? options.dpop : {});
 
   const events = new Emitter<ClientEvents>();
   const refreshFlight = new SingleFlight<StoredTokens>();
@@ -195,6 +212,29 @@ export function createClient(options: ClientOptions): LatchkeyClient {
     if (disposed) throw new LatchkeyError('client_disposed', 'this client has been disposed');
   }
 
+  // ---- DPoP ---------------------------------------------------------------------------
+
+  /**
+   * The key a bound session's requests must be signed with; null for a Bearer session. Without
+   * it the tokens are useless: a proof by a fresh key with the old refresh token would be taken
+   * for a stolen copy and revoke the session (noisily), so we sign out cleanly instead.
+   */
+  async function sessionKey(held: StoredTokens): Promise<ProofKey | null> {
+    if (held.dpopJkt === undefined) return null;
+    const key = dpop ? await dpop.keyFor(held.dpopJkt) : null;
+    if (key) return key;
+    if (sameTokens(tokens, held)) await signOut('dpop_key_lost');
+    throw new LatchkeyError('invalid_grant', 'this device no longer has the key its session is bound to; sign in again', {
+      reason: 'dpop_key_lost',
+    });
+  }
+
+  /** A POST to the auth server's token-issuing endpoints, with a proof when there is a key (RFC 9449 §5). */
+  function postToAuthServer(target: string, init: RequestInit, key: ProofKey | null): Promise<Response> {
+    if (key === null || dpop === null) return send(fetchImpl, target, init);
+    return dpop.send(key, { htm: 'POST', url: target }, isAuthServerNonceChallenge, (proof) => send(fetchImpl, target, withProofHeader(init, proof)));
+  }
+
   // ---- renewal ----------------------------------------------------------------------
 
   /**
@@ -209,16 +249,17 @@ export function createClient(options: ClientOptions): LatchkeyClient {
     if (latest === null) throw notSignedIn();
     if (latest.accessToken !== rejectedAccessToken && !isRenewalDue(latest, now(), margin)) return latest;
 
+    const key = await sessionKey(latest);
     events.emit('refresh', { at: now() });
     const issuedAt = now();
-    const res = await send(
-      fetchImpl,
+    const res = await postToAuthServer(
       url('/auth/token'),
       formRequest({ grant_type: 'refresh_token', refresh_token: latest.refreshToken, client_id: clientId }),
+      key,
     );
 
     if (res.ok) {
-      const next = toStoredTokensFromResponse(await readJsonObject(res), issuedAt, latest.refreshToken);
+      const next = toStoredTokensFromResponse(await readJsonObject(res), issuedAt, latest.refreshToken, key?.jkt);
       const current = await readStorage();
       if (current === null) {
         // Signed out in another tab while our request was in flight: don't resurrect the session.
@@ -239,9 +280,10 @@ export function createClient(options: ClientOptions): LatchkeyClient {
     const reason = signedOutReasonFor(error);
     const current = await readStorage();
     // Another tab stored a different chain meanwhile: ours lost a race, theirs is good. The one
-    // exception: after reuse detection, newer tokens of the SAME session are revoked too.
+    // exception: after reuse detection (or a copy used with another key), newer tokens of the SAME
+    // session are revoked too.
     const sameRevokedSession =
-      reason === 'reuse_detected' && current?.sessionId !== undefined && current.sessionId === latest.sessionId;
+      (reason === 'reuse_detected' || reason === 'dpop_key_mismatch') && current?.sessionId !== undefined && current.sessionId === latest.sessionId;
     if (current !== null && current.refreshToken !== latest.refreshToken && !sameRevokedSession) {
       adopt(current);
       return current;
@@ -285,21 +327,36 @@ export function createClient(options: ClientOptions): LatchkeyClient {
 
   // ---- authenticated requests ---------------------------------------------------------
 
-  function withBearer(request: Request, accessToken: string): Request {
-    request.headers.set('authorization', `Bearer ${accessToken}`);
-    return request;
+  /**
+   * One authorized request: Bearer, or for a bound session `Authorization: DPoP` with a proof
+   * naming this request and hashing the token (RFC 9449 §7.1), retried once on a nonce challenge
+   * (§9). `template` is cloned per attempt, so a body can be sent again.
+   */
+  async function sendAuthorized(template: Request, held: StoredTokens): Promise<Response> {
+    const key = await sessionKey(held);
+    if (key === null || dpop === null) {
+      const request = template.clone();
+      request.headers.set('authorization', `Bearer ${held.accessToken}`);
+      return fetchImpl(request);
+    }
+    return dpop.send(key, { htm: template.method, url: template.url, accessToken: held.accessToken }, isResourceNonceChallenge, (proof) => {
+      const request = template.clone();
+      request.headers.set('authorization', `DPoP ${held.accessToken}`);
+      request.headers.set('dpop', proof);
+      return fetchImpl(request);
+    });
   }
 
   async function authorizedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
     const first = await freshTokens();
     // Built once and cloned per attempt, so a body can be sent again on the retry.
     const request = new Request(input, init);
-    const response = await fetchImpl(withBearer(request.clone(), first.accessToken));
+    const response = await sendAuthorized(request, first);
     if (!(await isInvalidTokenChallenge(response))) return response;
 
     discardBody(response);
     const renewed = await renew(first.accessToken);
-    const retry = await fetchImpl(withBearer(request, renewed.accessToken));
+    const retry = await sendAuthorized(request, renewed);
     if ((await isInvalidTokenChallenge(retry)) && tokens?.accessToken === renewed.accessToken) {
       // A token minted moments ago is refused too: the session was ended server-side. Stop
       // here instead of renewing in a loop; the caller still gets the 401 response.
@@ -331,12 +388,14 @@ export function createClient(options: ClientOptions): LatchkeyClient {
 
   async function signIn(path: '/auth/signup' | '/auth/login', email: string, password: string) {
     await ready();
+    // A proof on sign-in is what binds the new session to this device's key (RFC 9449 §5).
+    const key = dpop ? await dpop.keyForSignIn() : null;
     const issuedAt = now();
-    const res = await send(fetchImpl, url(path), jsonRequest('POST', { email, password, client_id: clientId }));
+    const res = await postToAuthServer(url(path), jsonRequest('POST', { email, password, client_id: clientId }), key);
     if (!res.ok) throw await errorFromResponse(res, [password]);
     const body = await readJsonObject(res);
     // 202: the account exists but the server wants its address confirmed before any session.
-    return { body, tokens: res.status === 202 ? null : toStoredTokensFromResponse(body, issuedAt) };
+    return { body, tokens: res.status === 202 ? null : toStoredTokensFromResponse(body, issuedAt, undefined, key?.jkt) };
   }
 
   // ---- public API -------------------------------------------------------------------
@@ -396,12 +455,21 @@ export function createClient(options: ClientOptions): LatchkeyClient {
       tokens = ending;
       await signOut('logout');
       try {
-        const res = await send(fetchImpl, url('/auth/logout'), {
-          method: 'POST',
-          headers: { authorization: `Bearer ${ending.accessToken}`, accept: 'application/json' },
-        });
-        const accessTokenRefused = await isInvalidTokenChallenge(res);
-        discardBody(res);
+        const key = ending.dpopJkt !== undefined && dpop ? await dpop.keyFor(ending.dpopJkt) : null;
+        // A bound token without its key is refused anyway: go straight to revoking the refresh token.
+        let accessTokenRefused = ending.dpopJkt !== undefined && key === null;
+        if (!accessTokenRefused) {
+          const logoutUrl = url('/auth/logout');
+          const at = ending.accessToken;
+          const res =
+            key && dpop
+              ? await dpop.send(key, { htm: 'POST', url: logoutUrl, accessToken: at }, isResourceNonceChallenge, (proof) =>
+                  send(fetchImpl, logoutUrl, { method: 'POST', headers: { authorization: `DPoP ${at}`, dpop: proof, accept: 'application/json' } }),
+                )
+              : await send(fetchImpl, logoutUrl, { method: 'POST', headers: { authorization: `Bearer ${at}`, accept: 'application/json' } });
+          accessTokenRefused = await isInvalidTokenChallenge(res);
+          discardBody(res);
+        }
         if (accessTokenRefused) {
           // The access token lapsed, but the refresh token still names the session (RFC 7009).
           const revoked = await send(
@@ -471,6 +539,12 @@ export function createClient(options: ClientOptions): LatchkeyClient {
       return tokens !== null;
     },
 
+    async isKeyBound() {
+      await ready();
+      if (tokens === null) adopt(await readStorage());
+      return tokens?.dpopJkt !== undefined;
+    },
+
     on(event, handler) {
       return events.on(event, handler);
     },
@@ -485,9 +559,15 @@ export function createClient(options: ClientOptions): LatchkeyClient {
 }
 
 function sessionEvent(reason: ClientEvents['session']['reason'], tokens: StoredTokens): ClientEvents['session'] {
-  const event: ClientEvents['session'] = { reason, expiresAt: tokens.expiresAt };
+  const event: ClientEvents['session'] = { reason, expiresAt: tokens.expiresAt, keyBound: tokens.dpopJkt !== undefined };
   if (tokens.sessionId !== undefined) event.sessionId = tokens.sessionId;
   return event;
+}
+
+function withProofHeader(init: RequestInit, proof: string): RequestInit {
+  const headers = new Headers(init.headers);
+  headers.set('dpop', proof);
+  return { ...init, headers };
 }
 
 function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {

@@ -1,9 +1,14 @@
-export type SignedOutReason = 'logout' | 'expired' | 'reuse_detected' | 'revoked';
+/**
+ * `dpop_key_lost`: the session is bound to a proof key this browser no longer has (site data
+ * cleared); `dpop_key_mismatch`: the server saw this session's refresh token with another key's
+ * proof, or none, i.e. a copy, and revoked the session.
+ */
+export type SignedOutReason = 'logout' | 'expired' | 'reuse_detected' | 'revoked' | 'dpop_key_lost' | 'dpop_key_mismatch';
 
 /** Payloads deliberately carry no tokens, so logging an event can't leak one. */
 export interface ClientEvents {
   /** Tokens changed: signed in, renewed by this client, or adopted from another tab. */
-  session: { reason: 'signup' | 'login' | 'refresh' | 'adopted'; expiresAt: number; sessionId?: string };
+  session: { reason: 'signup' | 'login' | 'refresh' | 'adopted'; expiresAt: number; sessionId?: string; /** The session is DPoP-bound: its tokens are useless without this device's key. */ keyBound: boolean };
   signedout: { reason: SignedOutReason };
   /** Fired each time this client sends a refresh request (not when it adopts another tab's tokens). */
   refresh: { at: number };

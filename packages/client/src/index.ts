@@ -5,6 +5,8 @@
 export { createClient, type ClientOptions, type LatchkeyClient } from './client.js';
 export { LatchkeyError, isLatchkeyError, type LatchkeyErrorCode } from './errors.js';
 export type { ClientEvents, SignedOutReason, Unsubscribe } from './events.js';
+export type { DpopOptions } from './dpop.js';
+export { indexedDbKeyStore, memoryKeyStore, type DpopAlgorithm, type DpopKeyStore } from './dpop-key.js';
 export type { FetchLike } from './http.js';
 export { DEFAULT_RENEWAL_FRACTION, DEFAULT_RENEWAL_MARGIN_MS } from './renewal.js';
 export type { SessionInfo, User } from './resources.js';

@@ -9,7 +9,7 @@ export interface SignedOutMarker {
   at: number;
 }
 
-const REASONS: readonly SignedOutReason[] = ['logout', 'expired', 'reuse_detected', 'revoked'];
+const REASONS: readonly SignedOutReason[] = ['logout', 'expired', 'reuse_detected', 'revoked', 'dpop_key_lost', 'dpop_key_mismatch'];
 
 /** The reason of a sign-out marker, or undefined for tokens, null, or anything malformed. */
 export function signedOutReasonOf(value: unknown): SignedOutReason | undefined {
@@ -30,6 +30,11 @@ export interface StoredTokens {
   issuedAt?: number;
   /** The access token's `sid` claim, when readable. */
   sessionId?: string;
+  /**
+   * Set when the session is DPoP-bound (`token_type: "DPoP"`): the RFC 7638 thumbprint of the
+   * key it is bound to. Every request with these tokens needs a proof by that key.
+   */
+  dpopJkt?: string;
 }
 
 /**
@@ -56,6 +61,7 @@ export function toStoredTokens(value: unknown): StoredTokens | null {
   const tokens: StoredTokens = { accessToken: v.accessToken, refreshToken: v.refreshToken, expiresAt: v.expiresAt };
   if (typeof v.issuedAt === 'number' && Number.isFinite(v.issuedAt)) tokens.issuedAt = v.issuedAt;
   if (typeof v.sessionId === 'string') tokens.sessionId = v.sessionId;
+  if (typeof v.dpopJkt === 'string') tokens.dpopJkt = v.dpopJkt;
   return tokens;
 }
 

@@ -13,8 +13,11 @@ export function toStoredTokensFromResponse(
   body: Record<string, unknown>,
   issuedAt: number,
   previousRefreshToken?: string,
+  /** Thumbprint of the key whose proof went with the request, if one did. */
+  proofJkt?: string,
 ): StoredTokens {
   const { access_token, refresh_token, expires_in, token_type } = body;
+  const type = typeof token_type === 'string' ? token_type.toLowerCase() : token_type;
   const refreshToken = typeof refresh_token === 'string' && refresh_token !== '' ? refresh_token : previousRefreshToken;
   if (
     typeof access_token !== 'string' ||
@@ -23,7 +26,9 @@ export function toStoredTokensFromResponse(
     typeof expires_in !== 'number' ||
     !Number.isFinite(expires_in) ||
     expires_in < 0 ||
-    (token_type !== undefined && (typeof token_type !== 'string' || token_type.toLowerCase() !== 'bearer'))
+    (type !== undefined && type !== 'bearer' && type !== 'dpop') ||
+    // RFC 9449 §5: "DPoP" answers a proof; without one sent it names a key we don't have.
+    (type === 'dpop' && proofJkt === undefined)
   ) {
     throw new LatchkeyError('invalid_response', 'the server sent an incomplete token response');
   }
@@ -35,5 +40,6 @@ export function toStoredTokensFromResponse(
   };
   const sessionId = readUnverifiedSessionId(access_token);
   if (sessionId !== undefined) tokens.sessionId = sessionId;
+  if (type === 'dpop') tokens.dpopJkt = proofJkt;
   return tokens;
 }
