@@ -68,7 +68,7 @@ describe('CORS allowlist and foreign origins', () => {
     assert.equal(login.status, 200);
     assert.equal(login.headers.get('access-control-allow-origin'), APP);
     const exposed = (login.headers.get('access-control-expose-headers') ?? '').toLowerCase();
-    for (const h of ['www-authenticate', 'retry-after', 'dpop-nonce']) assert.ok(exposed.includes(h), h);
+    for (const h of ['www-authenticate', 'retry-after', 'dpop-nonce', 'date']) assert.ok(exposed.includes(h), h);
     const me = await call(srv.url, 'GET', '/auth/me', { token: login.body.access_token, headers: { origin: 'http://localhost:5173' } });
     assert.equal(me.status, 200);
     assert.equal(me.headers.get('access-control-allow-origin'), 'http://localhost:5173');

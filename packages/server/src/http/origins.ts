@@ -31,8 +31,9 @@ export async function registerCors(app: FastifyInstance, config: Config): Promis
         origin: typeof origin === 'string' && allowed(req as FastifyRequest, origin),
         methods: ['GET', 'POST', 'DELETE'],
         allowedHeaders: ['Authorization', 'Content-Type', 'DPoP'],
-        // What the client library reads: Bearer challenges, rate-limit and outage hints, DPoP nonces.
-        exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'DPoP-Nonce'],
+        // What the client library reads: Bearer challenges, rate-limit and outage hints, DPoP nonces,
+        // and the server's clock (a device clock minutes off would make every DPoP proof stale).
+        exposedHeaders: ['WWW-Authenticate', 'Retry-After', 'DPoP-Nonce', 'Date'],
         credentials: false,
         maxAge: 600,
         strictPreflight: true,
