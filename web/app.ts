@@ -192,7 +192,7 @@ async function enterSignedIn(): Promise<void> {
 const REASONS: Record<SignedOutReason, string> = {
   logout: 'You signed out.',
   expired: 'Your session expired. Please sign in again.',
-  reuse_detected: 'Signed out: an old refresh token of this session was replayed, so the server revoked the whole session (possible token theft).',
+  reuse_detected: "Signed out: a copy of this session's refresh token was replayed, so the server revoked the whole session (possible token theft).",
   revoked: 'Signed out: this session was ended.',
   dpop_key_lost: 'Signed out: this browser no longer has the key its session was bound to (site data cleared). Please sign in again.',
   dpop_key_mismatch: 'Signed out: a copy of this session was used without its key, so the server revoked the whole session (possible token theft).',
@@ -203,7 +203,7 @@ client.on('signedout', ({ reason }) => {
   stopApiLoop();
   show(false);
   showBinding(null);
-  notice(theftReport ? `${REASONS[reason]} ${theftReport}` : REASONS[reason], reason !== 'logout');
+  notice(theftReport ? `${theftReport} This tab is signed out (reason: ${reason}).` : REASONS[reason], reason !== 'logout');
   document.body.dataset.signedOutReason = reason;
 });
 
@@ -290,14 +290,14 @@ $('theft').addEventListener('click', async () => {
   }
   stats.theft = { status: outcome.status, reason: outcome.reason ?? null, at: Date.now() };
   document.body.dataset.theft = outcome.reason ?? String(outcome.status);
-  const refused = `${outcome.status} ${outcome.error ?? ''} (${outcome.reason ?? 'no reason'})`;
+  const refused = `${outcome.status} ${outcome.error ?? ''}, ${outcome.reason ?? 'no reason'}`;
   if (outcome.status === 200) {
     out.textContent = 'The server answered 200: the copy was still honoured. Try again.';
   } else {
     theftReport =
       outcome.reason === 'dpop_key_mismatch'
-        ? `Simulated theft: the copy, replayed from a browser without this one's key (signed with the thief's own), was refused with ${refused}, and the server revoked the session.`
-        : `Simulated theft: the replayed copy was refused with ${refused}.`;
+        ? `Simulated theft: this session's refresh token was replayed from a browser without this one's key (signed with the thief's own key). The server refused the copy (${refused}) and revoked the whole session.`
+        : `Simulated theft: an old refresh token of this session was replayed. The server refused it (${refused}).`;
     out.textContent = `${theftReport} Watch this tab: its next call is refused.`;
   }
   out.hidden = false;
