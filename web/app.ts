@@ -297,7 +297,9 @@ $('theft').addEventListener('click', async () => {
     theftReport =
       outcome.reason === 'dpop_key_mismatch'
         ? `Simulated theft: this session's refresh token was replayed from a browser without this one's key (signed with the thief's own key). The server refused the copy (${refused}) and revoked the whole session.`
-        : `Simulated theft: an old refresh token of this session was replayed. The server refused it (${refused}).`;
+        : outcome.reason === 'refresh_token_reused'
+          ? `Simulated theft: an old refresh token of this session was replayed. The server refused it (${refused}) and revoked the whole session.`
+          : `Simulated theft: the replayed copy was refused (${refused}).`;
     out.textContent = `${theftReport} Watch this tab: its next call is refused.`;
   }
   out.hidden = false;
