@@ -2,11 +2,9 @@
 // origin's tabs, surviving a reload; site data cleared under live tokens → signed out with
 // `dpop_key_lost`, nothing sent. Server side: the DPoP test double (core's proof checker).
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { build } from 'esbuild';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../helpers/browser.js';
+import { bundleForBrowser, launchChromium } from '../helpers/browser.js';
 import { startDpopDouble } from '../client/dpop-double.js';
 
 const ENTRY = `
@@ -51,15 +49,7 @@ let server: Awaited<ReturnType<typeof startDpopDouble>>;
 
 describe('the DPoP key in Chromium', { timeout: 120_000 }, () => {
   before(async () => {
-    const bundle = await build({
-      stdin: { contents: ENTRY, resolveDir: join(import.meta.dirname, '..', '..'), loader: 'js' },
-      bundle: true,
-      write: false,
-      format: 'esm',
-      platform: 'browser',
-      logLevel: 'silent',
-    });
-    server = await startDpopDouble({ page: { js: bundle.outputFiles[0]!.text } });
+    server = await startDpopDouble({ page: { js: await bundleForBrowser(ENTRY) } });
     browser = await launchChromium();
   });
   after(async () => {

@@ -4,11 +4,9 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { build } from 'esbuild';
 import type { Browser } from 'playwright-core';
-import { launchChromium } from '../helpers/browser.js';
+import { bundleForBrowser, launchChromium } from '../helpers/browser.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { freePort } from '../harness/free-port.js';
 
@@ -39,15 +37,7 @@ let browser: Browser;
 
 describe('a cross-origin single-page app in Chromium', { timeout: 120_000 }, () => {
   before(async () => {
-    const bundle = await build({
-      stdin: { contents: ENTRY, resolveDir: join(import.meta.dirname, '..', '..'), loader: 'js' },
-      bundle: true,
-      write: false,
-      format: 'esm',
-      platform: 'browser',
-      logLevel: 'silent',
-    });
-    const js = bundle.outputFiles[0]!.text;
+    const js = await bundleForBrowser(ENTRY);
     page = http.createServer((req, res) => {
       if (req.url === '/app.js') {
         res.writeHead(200, { 'content-type': 'text/javascript' });
