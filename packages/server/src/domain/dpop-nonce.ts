@@ -22,14 +22,19 @@ function tag(key: MacKey, step: number): Buffer {
 
 const stepOf = (now: number) => Math.floor(now / NONCE_STEP_MS);
 
+// Every answer of the token, login and sign-up endpoints offers the current nonce: made once per step.
+let made: { key: MacKey; step: number; nonce: string } | null = null;
+
 /** The nonce of the current step (the same for every caller and instance within it). */
 export function currentNonce(ring: MacKeyring, now: number): string {
   const step = stepOf(now);
+  if (made && made.key === ring.current && made.step === step) return made.nonce;
   const out = Buffer.allocUnsafe(NONCE_BYTES);
   out.writeUInt16BE(ring.current.id, 0);
   out.writeUInt32BE(step, 2);
   tag(ring.current, step).copy(out, 6);
-  return out.toString('base64url');
+  made = { key: ring.current, step, nonce: out.toString('base64url') };
+  return made.nonce;
 }
 
 /** Whether `nonce` is one of ours from this step or the one before. */
