@@ -92,7 +92,7 @@ describe('postgres adapter beyond the contract', () => {
     try {
       await until('listening', () => resyncs === 1);
       await stores.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'latchkey-feed' AND datname = current_database()`);
-      const meanwhile = { sessionId: 'meanwhile-revoked-session', until: Date.now() + HOUR, reuse: true };
+      const meanwhile = { sessionId: 'meanwhile-revoked-session', until: Date.now() + HOUR, theft: 'copy' as const };
       await stores.revocations.add(meanwhile);
       await until('resync', () => resyncs >= 2);
       await until('the revocation made meanwhile', () => got.has(meanwhile.sessionId));
