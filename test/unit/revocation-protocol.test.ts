@@ -46,7 +46,7 @@ const copied: Revocation = { sessionId: 'sC', until: 1_700_000_000_002, theft: '
 
 /** What a subscriber ends up knowing from the messages it heard, in order. */
 function heard(messages: string[]): Revocation | null {
-  let out: Revocation | null = null;
+  let out = null as Revocation | null;
   for (const m of messages) {
     const r = decodeRevocation(m);
     if (!r) continue;
