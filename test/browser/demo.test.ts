@@ -75,7 +75,7 @@ describe('demo app in Chromium', () => {
     await context.close();
   });
 
-  it('theft: a copied refresh token replayed after the victim renewed signs the victim out (reuse_detected) within 1 s, and the thief is refused', async () => {
+  it('theft: a copied refresh token replayed after the victim renewed signs the victim out (dpop_key_mismatch: a copy without the key) within 1 s, and the thief is refused', async () => {
     const victim = await browser.newContext();
     const url = `${srv.url}/demo/?interval=100`;
     const tabs = [await victim.newPage(), await victim.newPage()];
@@ -113,13 +113,13 @@ describe('demo app in Chromium', () => {
     const attempt = await replay();
     assert.equal(attempt.status, 400);
     // The demo's sessions are DPoP-bound (the client's default): a copy used from another browser,
-    // which has no key, is refused as a copy and the session revoked (its holders hear reuse).
+    // which has no key, is refused as a copy and the session revoked; its holders hear that kind.
     assert.equal(attempt.body.reason, 'dpop_key_mismatch');
 
     for (const [i, tab] of tabs.entries()) {
       await tab.waitForFunction(() => (window as unknown as { __latchkeyDemo: DemoStats }).__latchkeyDemo.signedOut !== null, null, { timeout: 5000 });
       const s = await stats(tab);
-      assert.equal(s.signedOut?.reason, 'reuse_detected', `tab ${i}`);
+      assert.equal(s.signedOut?.reason, 'dpop_key_mismatch', `tab ${i}`);
       assert.ok(s.signedOut!.at - theftAt <= 1000, `tab ${i} signed out ${s.signedOut!.at - theftAt} ms after the theft`);
       assert.equal(await tab.isVisible('#signed-out'), true);
     }
@@ -159,8 +159,8 @@ describe('demo app in Chromium', () => {
 
     await page.click('#theft');
     await page.waitForSelector('#signed-out:not([hidden])', { timeout: 5000 });
-    assert.equal((await stats(page)).signedOut?.reason, 'reuse_detected');
-    assert.match((await page.textContent('#notice')) ?? '', /replayed/);
+    assert.equal((await stats(page)).signedOut?.reason, 'dpop_key_mismatch');
+    assert.match((await page.textContent('#notice')) ?? '', /used without its key/);
     await page.screenshot({ path: `${SCREENSHOTS}theft-phone.png`, fullPage: true });
     await other.close();
     await context.close();
