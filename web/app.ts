@@ -1,5 +1,6 @@
 // The demo page: every piece of the flow on one screen, using the real client library.
 import { createClient, isLatchkeyError, localStorageStorage, type SignedOutReason } from '@latchkey/client';
+import { replayWithOwnKey, replayWithoutProof, type ReplayOutcome } from './thief.js';
 
 const STORAGE_KEY = 'latchkey.tokens';
 const params = new URLSearchParams(location.search);
@@ -15,15 +16,28 @@ const stats = {
   renewalsSeen: 0,
   signedOut: null as null | { reason: SignedOutReason; at: number },
   lastError: '',
+  /** Whether the session held is DPoP-bound to this browser's key; null when signed out. */
+  keyBound: null as null | boolean,
+  /** What the server answered the simulated thief (status and reason only). */
+  theft: null as null | { status: number; reason: string | null; at: number },
 };
 (window as unknown as { __latchkeyDemo: typeof stats }).__latchkeyDemo = stats;
+/** Set by "simulate theft": what the thief got, told along with the sign-out it causes. */
+let theftReport = '';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
-function storedTokens(): { refreshToken: string; expiresAt: number; issuedAt?: number } | null {
+interface Stored {
+  refreshToken: string;
+  expiresAt: number;
+  issuedAt?: number;
+  dpopJkt?: string;
+}
+
+function storedTokens(): Stored | null {
   try {
     const raw = localStorage.getItem(STORAGE_KEY);
-    return raw ? (JSON.parse(raw) as { refreshToken: string; expiresAt: number; issuedAt?: number }) : null;
+    return raw ? (JSON.parse(raw) as Stored) : null;
   } catch {
     return null;
   }
@@ -39,6 +53,15 @@ function notice(text: string, bad = false): void {
   n.textContent = text;
   n.className = bad ? 'notice bad' : 'notice';
   n.hidden = false;
+}
+
+/** The session's binding, as the client reports it: DPoP (useless without this browser's key) or Bearer. */
+function showBinding(bound: boolean | null): void {
+  stats.keyBound = bound;
+  const el = $('binding');
+  el.textContent = bound === null ? '–' : bound ? "bound to this browser's key (DPoP)" : 'Bearer (not bound to a key)';
+  el.className = bound ? 'tag' : 'tag bearer';
+  el.dataset.bound = bound === null ? '' : bound ? 'dpop' : 'bearer';
 }
 
 function time(d: string): string {
@@ -150,7 +173,10 @@ async function renderSessions(): Promise<void> {
 
 async function enterSignedIn(): Promise<void> {
   stats.signedOut = null;
+  stats.theft = null;
+  theftReport = '';
   show(true);
+  showBinding(await client.isKeyBound());
   try {
     const me = await client.me();
     $('who').textContent = me.email;
@@ -166,7 +192,7 @@ async function enterSignedIn(): Promise<void> {
 const REASONS: Record<SignedOutReason, string> = {
   logout: 'You signed out.',
   expired: 'Your session expired. Please sign in again.',
-  reuse_detected: 'Signed out: an old refresh token of this session was replayed, so the server revoked the whole session (possible token theft).',
+  reuse_detected: "Signed out: a copy of this session's refresh token was replayed, so the server revoked the whole session (possible token theft).",
   revoked: 'Signed out: this session was ended.',
   dpop_key_lost: 'Signed out: this browser no longer has the key its session was bound to (site data cleared). Please sign in again.',
   dpop_key_mismatch: 'Signed out: a copy of this session was used without its key, so the server revoked the whole session (possible token theft).',
@@ -176,7 +202,8 @@ client.on('signedout', ({ reason }) => {
   stats.signedOut = { reason, at: Date.now() };
   stopApiLoop();
   show(false);
-  notice(REASONS[reason], reason !== 'logout');
+  showBinding(null);
+  notice(theftReport ? `${theftReport} This tab is signed out (reason: ${reason}).` : REASONS[reason], reason !== 'logout');
   document.body.dataset.signedOutReason = reason;
 });
 
@@ -184,7 +211,8 @@ client.on('refresh', () => {
   stats.refreshRequests++;
 });
 
-client.on('session', ({ reason }) => {
+client.on('session', ({ reason, keyBound }) => {
+  showBinding(keyBound);
   if (reason === 'refresh' || reason === 'adopted') {
     stats.renewalsSeen++;
     $('renewals').textContent = String(stats.renewalsSeen);
@@ -241,28 +269,40 @@ $('end-others').addEventListener('click', async () => {
 $('theft').addEventListener('click', async () => {
   const out = $('theft-result');
   // The attacker copies the refresh token this tab holds now...
-  const stolen = storedTokens()?.refreshToken;
-  if (!stolen) return;
-  // ...this tab renews twice (as it would over time), so the copy is no longer the immediate
-  // predecessor that the grace window would still honour...
-  try {
-    await client.renewNow();
-    await client.renewNow();
-  } catch {
-    return;
+  const copy = storedTokens();
+  if (!copy) return;
+  let outcome: ReplayOutcome;
+  if (copy.dpopJkt !== undefined) {
+    // ...but not this browser's key, which never leaves it. Even the current token is worthless
+    // without it: the thief signs with a key of its own, and the server takes that for a copy
+    // (RFC 9449 §5), revoking the session.
+    outcome = await replayWithOwnKey(copy.refreshToken);
+  } else {
+    // A Bearer session: this tab renews twice (as it would over time), so the copy is no longer
+    // the immediate predecessor that the grace window would still honour; then the replay.
+    try {
+      await client.renewNow();
+      await client.renewNow();
+    } catch {
+      return;
+    }
+    outcome = await replayWithoutProof(copy.refreshToken);
   }
-  // ...and then the attacker replays the copy, straight to the token endpoint.
-  const r = await fetch('/auth/token', {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: stolen }),
-  });
-  const body = (await r.json().catch(() => ({}))) as { error?: string; error_description?: string };
+  stats.theft = { status: outcome.status, reason: outcome.reason ?? null, at: Date.now() };
+  document.body.dataset.theft = outcome.reason ?? String(outcome.status);
+  const refused = `${outcome.status} ${outcome.error ?? ''}, ${outcome.reason ?? 'no reason'}`;
+  if (outcome.status === 200) {
+    out.textContent = 'The server answered 200: the copy was still honoured. Try again.';
+  } else {
+    theftReport =
+      outcome.reason === 'dpop_key_mismatch'
+        ? `Simulated theft: this session's refresh token was replayed from a browser without this one's key (signed with the thief's own key). The server refused the copy (${refused}) and revoked the whole session.`
+        : outcome.reason === 'refresh_token_reused'
+          ? `Simulated theft: an old refresh token of this session was replayed. The server refused it (${refused}) and revoked the whole session.`
+          : `Simulated theft: the replayed copy was refused (${refused}).`;
+    out.textContent = `${theftReport} Watch this tab: its next call is refused.`;
+  }
   out.hidden = false;
-  out.textContent =
-    r.status === 200
-      ? 'The server answered 200: the copy was still honoured. Try again.'
-      : `Attacker got ${r.status} ${body.error ?? ''}: ${body.error_description ?? ''}. Watch this tab: its next call is refused.`;
 });
 
 // ---- emailed links and the dev outbox -----------------------------------------------------

@@ -13,6 +13,8 @@ interface DemoStats {
   renewalsSeen: number;
   signedOut: null | { reason: string; at: number };
   lastError: string;
+  keyBound: null | boolean;
+  theft: null | { status: number; reason: string | null; at: number };
 }
 
 const SCREENSHOTS = new URL('../../docs/screenshots/', import.meta.url).pathname;
@@ -53,6 +55,12 @@ describe('demo app in Chromium', () => {
       await p.waitForSelector('#signed-in:not([hidden])');
     }
     const tabs = [first, ...others];
+    for (const [i, tab] of tabs.entries()) {
+      // The client's default: the session is bound to this browser's key, and the page says so.
+      assert.equal((await stats(tab)).keyBound, true, `tab ${i}`);
+      assert.equal(await tab.getAttribute('#binding', 'data-bound'), 'dpop', `tab ${i}`);
+      assert.match((await tab.textContent('#binding')) ?? '', /bound to this browser's key \(DPoP\)/);
+    }
     const rotatedBefore = srv.events('session.rotated').length;
     const t0 = Date.now();
     await new Promise((r) => setTimeout(r, 60_000));
@@ -63,6 +71,7 @@ describe('demo app in Chromium', () => {
       assert.equal(s.signedOut, null, `tab ${i} signed out`);
       assert.ok(s.apiOk > 100, `tab ${i} made ${s.apiOk} calls`);
       assert.equal(await tabs[i]!.isVisible('#signed-in'), true);
+      assert.equal(await tabs[i]!.getAttribute('#binding', 'data-bound'), 'dpop', `tab ${i} still key-bound`);
     }
     assert.equal(srv.events('session.reuse_detected').length, 0);
     const refreshes = all.reduce((n, s) => n + s.refreshRequests, 0);
@@ -157,12 +166,49 @@ describe('demo app in Chromium', () => {
     await otherPage.waitForFunction(() => (window as unknown as { __latchkeyDemo: DemoStats }).__latchkeyDemo.signedOut !== null, null, { timeout: 5000 });
     assert.equal((await stats(otherPage)).signedOut?.reason, 'revoked');
 
+    // The button replays this tab's refresh token from "another browser": with a proof by a key
+    // of the thief's own, since this one cannot be read out. Refused as a copy; session revoked.
+    assert.equal(await page.getAttribute('#binding', 'data-bound'), 'dpop');
+    const mismatchesBefore = srv.events('session.key_mismatch').length;
     await page.click('#theft');
     await page.waitForSelector('#signed-out:not([hidden])', { timeout: 5000 });
-    assert.equal((await stats(page)).signedOut?.reason, 'dpop_key_mismatch');
-    assert.match((await page.textContent('#notice')) ?? '', /used without its key/);
+    const after = await stats(page);
+    assert.deepEqual({ status: after.theft?.status, reason: after.theft?.reason }, { status: 400, reason: 'dpop_key_mismatch' });
+    assert.equal(after.signedOut!.reason, 'dpop_key_mismatch', 'the tab hears which theft it was');
+    assert.ok(after.signedOut!.at - after.theft!.at <= 1000, `signed out ${after.signedOut!.at - after.theft!.at} ms after the replay`);
+    assert.equal(srv.events('session.key_mismatch').length, mismatchesBefore + 1);
+    const told = (await page.textContent('#notice')) ?? '';
+    assert.match(told, /replayed/);
+    assert.match(told, /without this one's key/);
+    assert.match(told, /dpop_key_mismatch/);
+    assert.match(told, /revoked the whole session/);
+    assert.match(told, /signed out \(reason: dpop_key_mismatch\)/);
+    assert.equal(await page.getAttribute('body', 'data-theft'), 'dpop_key_mismatch');
     await page.screenshot({ path: `${SCREENSHOTS}theft-phone.png`, fullPage: true });
     await other.close();
     await context.close();
+  });
+
+  it('a Bearer session (server with LATCHKEY_DPOP=off): the page says so, and "simulate theft" replays an old token, caught as reuse', async () => {
+    const bearer = await startServer({ LATCHKEY_ACCESS_TTL: '2', LATCHKEY_DEMO: 'true', LATCHKEY_DPOP: 'off' });
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await signUp(page, `${bearer.url}/demo/`);
+      assert.equal((await stats(page)).keyBound, false);
+      assert.equal(await page.getAttribute('#binding', 'data-bound'), 'bearer');
+      assert.match((await page.textContent('#binding')) ?? '', /Bearer/);
+      await page.click('#theft');
+      await page.waitForSelector('#signed-out:not([hidden])', { timeout: 5000 });
+      const after = await stats(page);
+      assert.deepEqual({ status: after.theft?.status, reason: after.theft?.reason }, { status: 400, reason: 'refresh_token_reused' });
+      assert.equal(after.signedOut?.reason, 'reuse_detected');
+      assert.match((await page.textContent('#notice')) ?? '', /old refresh token of this session was replayed/);
+      assert.equal(bearer.events('session.reuse_detected').length, 1);
+      assert.equal(bearer.events('session.key_mismatch').length, 0);
+    } finally {
+      await context.close();
+      await bearer.close();
+    }
   });
 });

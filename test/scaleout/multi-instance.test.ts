@@ -1,6 +1,7 @@
 // Three stateless instances on one Redis and one PostgreSQL, requests spread round-robin.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { DpopKey } from '../helpers/dpop.js';
 import { call, refresh, signup, uniqueEmail } from '../helpers/http.js';
 import { createTestDatabase, ensurePostgres, type TestDatabase } from '../harness/postgres.js';
 import { startRedis, type RedisProcess } from '../harness/redis.js';
@@ -46,16 +47,31 @@ describe('three instances, grace 10', () => {
     assert.equal((await refresh(fleet.instances[1]!.url, u.refresh_token)).status, 200, 'a refresh token minted by one instance verifies on another');
   });
 
-  it('200 concurrent refreshes of one token over three instances: one generation advance, one shared successor', async () => {
-    const u = await signup(fleet.next());
+  it('200 concurrent refreshes of one DPoP-bound token over three instances: one generation advance, one shared successor', async () => {
+    // The instances share the public URL http://latchkey.test: proofs name it, whichever instance gets them.
+    const key = new DpopKey();
+    const htu = 'http://latchkey.test/auth/token';
+    const first = await key.post(fleet.next(), '/auth/signup', { email: uniqueEmail(), password: 'correct horse battery' }, { htu: 'http://latchkey.test/auth/signup' });
+    assert.equal(first.body.token_type, 'DPoP', first.text);
+    // The nonce is the same on every instance (stateless): each learnt it with the sign-up's answer.
+    for (const s of fleet.instances) key.nonces.set(new URL(s.url).origin, key.nonces.get(new URL(fleet.instances[0]!.url).origin) ?? [...key.nonces.values()][0]!);
     const rotatedBefore = countEvents(fleet, 'session.rotated');
-    const results = await Promise.all(Array.from({ length: 200 }, () => refresh(fleet.next(), u.refresh_token)));
+    const results = await Promise.all(Array.from({ length: 200 }, () => key.refresh(fleet.next(), first.body.refresh_token, { htu })));
     assert.ok(results.every((r) => r.status === 200), results.map((r) => r.status).join(','));
     assert.equal(new Set(results.map((r) => r.body.refresh_token)).size, 1);
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(countEvents(fleet, 'session.rotated') - rotatedBefore, 1);
-    const next = await refresh(fleet.next(), results[0]!.body.refresh_token);
+    const next = await key.refresh(fleet.next(), results[0]!.body.refresh_token, { htu });
     assert.equal(next.status, 200);
+  });
+
+  it('200 concurrent refreshes of one Bearer token over three instances: one rotation and 3 grace answers share the successor, then reuse', async () => {
+    const u = await signup(fleet.next());
+    const results = await Promise.all(Array.from({ length: 200 }, () => refresh(fleet.next(), u.refresh_token)));
+    const ok = results.filter((r) => r.status === 200);
+    assert.equal(ok.length, 4, results.map((r) => r.status).join(','));
+    assert.equal(new Set(ok.map((r) => r.body.refresh_token)).size, 1, 'no fork of the token family');
+    for (const r of results) if (r.status !== 200) assert.equal(r.body.error, 'invalid_grant');
   });
 
   it('a session ended on instance 1 is refused by instance 3 within 100 ms', async () => {

@@ -2,10 +2,11 @@
 // must (or must not) have is checked on the real server: who is logged out, who is not, and
 // what the store holds afterwards. RFC 9700 §4.14 (rotation, reuse detection), RFC 7009.
 import assert from 'node:assert/strict';
+import { DpopKey } from '../helpers/dpop.js';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { encodeRefreshToken, REFRESH_TOKEN_LENGTH } from '../../packages/server/src/domain/refresh-token.js';
-import { call, refresh, signup, type Res } from '../helpers/http.js';
+import { call, refresh, signup, uniqueEmail, type Res } from '../helpers/http.js';
 import type { TestServer } from '../helpers/server.js';
 import { assertErrorBody, claimsOf, clock, start, startIsolated } from './support.js';
 
@@ -79,14 +80,24 @@ describe('replay with the grace window (LATCHKEY_REUSE_GRACE=10)', () => {
   });
   after(() => srv.close());
 
-  it('concurrent presentations of one token inside the window get one and the same successor (no fork)', async () => {
-    const u = await signup(srv.url);
-    const rs = await Promise.all(Array.from({ length: 30 }, () => refresh(srv.url, u.refresh_token)));
+  it('concurrent presentations of one DPoP-bound token get one and the same successor (no fork)', async () => {
+    const key = new DpopKey();
+    const u = (await key.signup(srv.url, uniqueEmail())).body;
+    const rs = await Promise.all(Array.from({ length: 30 }, () => key.refresh(srv.url, u.refresh_token)));
     assert.ok(rs.every((r) => r.status === 200), rs.map((r) => r.status).join(','));
     assert.equal(new Set(rs.map((r) => r.body.refresh_token)).size, 1, 'one successor');
     const s = await srv.latchkey.ctx.stores.sessions.getSession(sidOf(u.access_token));
     assert.equal(s?.generation, 1, 'the generation advanced exactly once');
-    await assertAlive(srv, rs[0]!.body, 'the shared successor');
+    assert.equal((await key.refresh(srv.url, rs[0]!.body.refresh_token)).status, 200, 'the shared successor works');
+  });
+
+  it('concurrent presentations of one Bearer token inside the window: 1 rotation + 3 grace answers share one successor, then reuse (no fork)', async () => {
+    const u = await signup(srv.url);
+    const rs = await Promise.all(Array.from({ length: 30 }, () => refresh(srv.url, u.refresh_token)));
+    const ok = rs.filter((r) => r.status === 200);
+    assert.equal(ok.length, 4, rs.map((r) => r.status).join(','));
+    assert.equal(new Set(ok.map((r) => r.body.refresh_token)).size, 1, 'one successor');
+    for (const r of rs) if (r.status !== 200) assert.equal((r.body as { reason?: string }).reason, 'refresh_token_reused');
   });
 
   it('the predecessor after the window, or any older token, is reuse: session revoked', async () => {
