@@ -4,7 +4,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { createClient, isLatchkeyError, memoryKeyStore, memoryStorage, toStoredTokens, type ClientEvents, type FetchLike, type LatchkeyClient } from '../../packages/client/src/index.js';
+import { createClient, isLatchkeyError, memoryKeyStore, memoryStorage, signedOutReasonOf, toStoredTokens, type ClientEvents, type FetchLike, type LatchkeyClient } from '../../packages/client/src/index.js';
 import { jwkThumbprint } from '../../packages/core/src/index.js';
 import { freePort } from '../harness/free-port.js';
 import { startServer } from '../helpers/server.js';
@@ -126,9 +126,11 @@ test('real server: copied tokens are useless; the copied refresh token used with
 
   assert.equal(server.events('session.key_mismatch').length, 1);
 
-  // The server revoked the session reuse-flagged: every holder of it hears refresh_token_reused.
-  await assert.rejects(client.renewNow(), (e) => isLatchkeyError(e, 'invalid_grant') && e.reason === 'refresh_token_reused');
-  assert.deepEqual(out, [{ reason: 'reuse_detected' }]);
+  // The server revoked the session as a copy: every holder of it hears dpop_key_mismatch, and the
+  // victim's client says so (not reuse_detected, which is an older token replayed).
+  await assert.rejects(client.renewNow(), (e) => isLatchkeyError(e, 'invalid_grant') && e.reason === 'dpop_key_mismatch');
+  assert.deepEqual(out, [{ reason: 'dpop_key_mismatch' }]);
+  assert.equal(signedOutReasonOf(await storage.get()), 'dpop_key_mismatch', 'other tabs read the same reason');
   assert.equal(await client.isSignedIn(), false);
 });
 

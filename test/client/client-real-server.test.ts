@@ -109,8 +109,10 @@ test('real server: replayed refresh token → reuse_detected; logout → logout;
 test('real server: after reuse detection every tab sharing the storage signs out with reuse_detected', async (t) => {
   const { make, server, clientClock } = await setup(t, { LATCHKEY_REUSE_GRACE: '0' });
   const storage = memoryStorage();
-  const tabA = make(storage);
-  const tabB = make(storage);
+  // Bearer: against a bound session the thief's proof-less replay is a copy (dpop_key_mismatch,
+  // test/client/signedout-reasons.test.ts), never a reuse.
+  const tabA = make(storage, false);
+  const tabB = make(storage, false);
   const outA = signedOut(tabA);
   const outB = signedOut(tabB);
   await tabA.signup(freshEmail(), PASSWORD);

@@ -18,6 +18,7 @@ import { StoreUnavailableError } from '../../packages/server/src/domain/errors.j
 import { newUserId } from '../../packages/server/src/domain/ids.js';
 import { sampleSession } from '../../packages/server/src/store/contract.js';
 import { openRedisStores } from '../../packages/server/src/store/redis/open.js';
+import { mergeTheft, type Theft } from '../../packages/core/src/index.js';
 
 const policy = { graceMs: 0, idleMs: 86_400_000 };
 /** Follows the Redis feed the way a verifier does; calls back with each revoked session id. */
@@ -198,6 +199,37 @@ describe('a session ended while Redis stalls still has its revocation published'
       }
     } finally {
       await late.close();
+    }
+  });
+
+  it('a copy without the key whose rotate reply is lost: published live and made durable as a copy, not only as a reuse', async () => {
+    const stores = await openRedisStores({ url: redis.url, timeouts: { commandTimeoutMs: 300 } });
+    const source = redisRevocationSource({ url: redis.url });
+    const heard = new Map<string, Theft | undefined>();
+    const stop = source.subscribe((r) => heard.set(r.sessionId, mergeTheft(heard.get(r.sessionId), r.theft)), () => {});
+    try {
+      const now = Date.now();
+      const bound = sampleSession(now, { keyId: 'AAAAAAAAAAAAAAAAAAAAAA' });
+      await stores.sessions.createSession(bound, null, policy);
+      await sleep(300);
+      await admin.call('CLIENT', 'PAUSE', '1000', 'WRITE');
+      await assert.rejects(stores.sessions.rotate(bound.id, { generation: 0, clientId: 'app', keyId: null }, now + 1, policy, now + 60_000), StoreUnavailableError);
+      await sleep(1500);
+      assert.equal(await sessionExists(bound.id), false, 'the rotate ran after the timeout and revoked');
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        const durable = (await stores.revocations.loadActive(Date.now())).find((r) => r.sessionId === bound.id);
+        if (heard.get(bound.id) === 'copy' && durable?.theft === 'copy') break;
+        assert.ok(Date.now() < deadline, `live ${heard.get(bound.id)}, durable ${durable?.theft ?? 'no'}`);
+        await sleep(100);
+      }
+      // Both forms are in the sorted set: a reader that predates `copy` loads it as a reuse.
+      const members = await admin.zrange('lk:{revoked}', 0, -1);
+      assert.ok(members.includes(`${bound.id} c`) && members.includes(`${bound.id} r`), members.filter((m) => m.startsWith(bound.id)).join(','));
+    } finally {
+      stop();
+      await source.close?.();
+      await stores.close();
     }
   });
 });

@@ -52,7 +52,7 @@ it('sqlite: a data directory from before disabling and admin keys is migrated in
       assert.equal(u?.id, 'u1');
       assert.equal(u?.disabledAt ?? null, null);
       assert.equal((await stores.users.setUserDisabled('u1', 7))?.disabledAt, 7);
-      assert.deepEqual(await stores.revocations.loadActive(0), [{ sessionId: 's1', until: 9999999999999, reuse: true }]);
+      assert.deepEqual(await stores.revocations.loadActive(0), [{ sessionId: 's1', until: 9999999999999, theft: 'reuse' }]);
       await stores.revocations.add({ sessionId: 's2', until: 9999999999999 });
       assert.equal((await stores.revocations.loadActive(0)).length, 2);
     } finally {

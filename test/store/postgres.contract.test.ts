@@ -81,6 +81,53 @@ describe('postgres adapter beyond the contract', () => {
     }
   });
 
+  it('a rolling upgrade past migration 6: an older instance’s writes read as before, and it reads a copy as a reuse', async () => {
+    const stores = await openPostgresStores({ url: db.url });
+    const heard = new Map<string, string | undefined>();
+    let resyncs = 0;
+    const stop = stores.revocations.subscribe(
+      (r, live) => {
+        if (live !== false) heard.set(r.sessionId, r.theft);
+      },
+      () => resyncs++,
+    );
+    try {
+      await until('listening', () => resyncs >= 1);
+      const until_ = Date.now() + HOUR;
+      // The previous release's statement and payload, as it shipped (no copy column, no c).
+      const old = (sid: string, reuse: boolean) =>
+        stores.pool.query(
+          `WITH up AS (
+             INSERT INTO revocations (session_id, until, reuse) VALUES ($1, $2, $3)
+             ON CONFLICT (session_id) DO UPDATE
+               SET until = greatest(revocations.until, excluded.until), reuse = revocations.reuse OR excluded.reuse
+           )
+           SELECT pg_notify($4, $5)`,
+          [sid, until_, reuse, 'latchkey_revoked', JSON.stringify({ s: sid, u: until_, ...(reuse ? { r: true } : {}) })],
+        );
+      await old('old-reuse', true);
+      await old('old-ended', false);
+      await stores.revocations.add({ sessionId: 'new-copy', until: until_, theft: 'copy' });
+      await until('live delivery', () => heard.size >= 3);
+      assert.equal(heard.get('old-reuse'), 'reuse');
+      assert.equal(heard.get('old-ended'), undefined);
+      assert.equal(heard.get('new-copy'), 'copy');
+      const loaded = new Map((await stores.revocations.loadActive(Date.now())).map((r) => [r.sessionId, r.theft]));
+      assert.equal(loaded.get('old-reuse'), 'reuse');
+      assert.equal(loaded.get('old-ended'), undefined);
+      assert.equal(loaded.get('new-copy'), 'copy');
+      // What the previous release reads of the copy: its columns and its payload, a theft.
+      const { rows } = await stores.pool.query<{ reuse: boolean }>('SELECT session_id, until, reuse FROM revocations WHERE session_id = $1', ['new-copy']);
+      assert.equal(rows[0]?.reuse, true);
+      // Its later reuse-flagged upsert of the same session keeps the kind.
+      await old('new-copy', true);
+      assert.equal((await stores.revocations.loadActive(Date.now())).find((r) => r.sessionId === 'new-copy')?.theft, 'copy');
+    } finally {
+      stop();
+      await stores.close();
+    }
+  });
+
   it('redelivers what was revoked while the LISTEN connection was cut', async () => {
     const stores = await openPostgresStores({ url: db.url });
     const got = new Set<string>();
@@ -92,7 +139,7 @@ describe('postgres adapter beyond the contract', () => {
     try {
       await until('listening', () => resyncs === 1);
       await stores.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'latchkey-feed' AND datname = current_database()`);
-      const meanwhile = { sessionId: 'meanwhile-revoked-session', until: Date.now() + HOUR, reuse: true };
+      const meanwhile = { sessionId: 'meanwhile-revoked-session', until: Date.now() + HOUR, theft: 'copy' as const };
       await stores.revocations.add(meanwhile);
       await until('resync', () => resyncs >= 2);
       await until('the revocation made meanwhile', () => got.has(meanwhile.sessionId));

@@ -275,11 +275,11 @@ return {${RECORD_NUMBERS.map((n) => n.name).join(', ')}, userOf(a), clientOf(a),
       await redis.revocations.add(before);
       await until('live delivery', () => got.has(before.sessionId));
       await admin.client('KILL', 'TYPE', 'pubsub');
-      const meanwhile = { sessionId: newSessionId(newUserId()), until: Date.now() + HOUR, reuse: true };
+      const meanwhile = { sessionId: newSessionId(newUserId()), until: Date.now() + HOUR, theft: 'copy' as const };
       await redis.revocations.add(meanwhile);
       await until('resync after reconnect', () => resyncs >= 2);
       await until('the revocation made meanwhile', () => got.has(meanwhile.sessionId));
-      assert.ok((await redis.revocations.loadActive(Date.now())).some((r) => r.sessionId === meanwhile.sessionId && r.reuse === true));
+      assert.ok((await redis.revocations.loadActive(Date.now())).some((r) => r.sessionId === meanwhile.sessionId && r.theft === 'copy'));
     } finally {
       stop();
     }

@@ -20,7 +20,7 @@ import fc from 'fast-check';
 import { newSessionId, newUserId } from '../../packages/server/src/domain/ids.js';
 import { BEARER_GRACE_USES, MAX_GRACE_DEBT, MAX_GRACE_USES } from '../../packages/server/src/domain/key-binding.js';
 import { MAX_GENERATION } from '../../packages/server/src/domain/refresh-token.js';
-import { applyRotation, decideRotation, endsAsCopy, type PresentedToken } from '../../packages/server/src/domain/rotation.js';
+import { applyRotation, decideRotation, endsAsTheft, type PresentedToken } from '../../packages/server/src/domain/rotation.js';
 import type { SessionPolicy, SessionRecord } from '../../packages/server/src/domain/session.js';
 import { openPostgresStores, type PostgresStores } from '../../packages/server/src/store/postgres/open.js';
 import { openRedisStores, type RedisStores } from '../../packages/server/src/store/redis/open.js';
@@ -278,7 +278,7 @@ test(`every adapter's rotate decides and stores what decideRotation + applyRotat
       const decision = decideRotation(stored, p.presented, p.now, c.policy);
       const kept = stored && applyRotation(stored, decision, p.now);
       const returned = kept ?? stored;
-      const after = kept ?? (endsAsCopy(decision.kind) || decision.kind === 'expired' ? null : stored);
+      const after = kept ?? (endsAsTheft(decision.kind) || decision.kind === 'expired' ? null : stored);
       const label = decision.kind === 'expired' ? `expired/${decision.reason}` : decision.kind;
       seen.set(label, (seen.get(label) ?? 0) + 1);
       for (const [name, store] of adapters()) {

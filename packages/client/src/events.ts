@@ -1,7 +1,13 @@
 /**
- * `dpop_key_lost`: the session is bound to a proof key this browser no longer has (site data
- * cleared); `dpop_key_mismatch`: the server saw this session's refresh token with another key's
- * proof, or none, i.e. a copy, and revoked the session.
+ * Why the session ended (the README's table says what to tell the user):
+ * - `reuse_detected`: an older refresh token of the session was replayed (server reason
+ *   `refresh_token_reused`), a theft; the server revoked the session;
+ * - `dpop_key_mismatch`: the key-bound session's refresh token was used without its key (another
+ *   key's proof, or none), i.e. a copy; the server revoked the session;
+ * - `expired`: the session's lifetime or idle timeout was reached (`session_expired`), no theft;
+ * - `revoked`: ended elsewhere, by an operator, evicted, or refused otherwise (`session_ended`, …);
+ * - `logout`: this client or another tab signed out;
+ * - `dpop_key_lost`: the session is bound to a proof key this browser no longer has (site data cleared).
  */
 export type SignedOutReason = 'logout' | 'expired' | 'reuse_detected' | 'revoked' | 'dpop_key_lost' | 'dpop_key_mismatch';
 

@@ -9,6 +9,7 @@ export * from './jwt/thumbprint.js';
 export { Lru } from './jwt/lru.js';
 export { VerifiedTokenCache } from './verified-tokens.js';
 export * from './revocation/types.js';
+export { mergeTheft, isTheft } from './revocation/theft.js';
 export { RevocationSet, RevocationFollower } from './revocation/revocation-set.js';
 export { feedSubscriptions, type ChannelFollower, type FeedSubscriptions } from './revocation/feed-subscriptions.js';
 export * from './redis/connection-options.js';

@@ -6,7 +6,8 @@
 // PUBLISH for live delivery. Pub/sub is fire-and-forget, so a subscriber that was disconnected
 // for a moment missed messages; it therefore reloads the sorted set after every (re)subscribe,
 // which is why the writer adds to the set before it publishes.
-import type { Revocation } from '../revocation/types.js';
+import type { Revocation, Theft } from '../revocation/types.js';
+import { mergeTheft } from '../revocation/theft.js';
 import { parseNode, reconnectDelay, type NodeAddress, type RedisTarget } from './connection-options.js';
 
 export const DEFAULT_PREFIX = 'lk:';
@@ -27,24 +28,42 @@ export function revocationChannel(prefix = DEFAULT_PREFIX): string {
   return `${prefix}revoked`;
 }
 
-// Message: "<sid> <until>" plus " r" when revoked for reuse. Sorted-set member: "<sid>" or
-// "<sid> r"; a session revoked both ways has both members, and loading merges them (latest
-// until, reuse if either says so), the same answer as the SQL adapters' upsert.
+// Message: "<sid> <until>", plus " r" when revoked for reuse (an older refresh token replayed) or
+// " c" when revoked as a copy (a key-bound session's token used without its key). Readers that
+// predate " c" drop such a message whole (they accept only "r"), and a verifier must not miss a
+// revocation, so a copy is published as two messages: "<sid> <until> c", then "<sid> <until> r",
+// which every reader understands (an old reader calls the copy a reuse, as it always did).
+// Sorted-set members likewise: "<sid>", "<sid> r", and for a copy both "<sid> c" and "<sid> r".
+// A session revoked several ways has several members; loading merges them (latest until, the
+// kind by mergeTheft: copy over reuse over none), the same answer as the SQL adapters' upsert.
 const REUSE = 'r';
+const COPY = 'c';
 
-export function encodeRevocation(r: Revocation): string {
-  return `${r.sessionId} ${r.until}${r.reuse ? ` ${REUSE}` : ''}`;
+function flagOf(theft: Theft | undefined): string {
+  return theft === 'copy' ? ` ${COPY}` : theft === 'reuse' ? ` ${REUSE}` : '';
+}
+
+function theftOf(flag: string | undefined): Theft | undefined {
+  return flag === COPY ? 'copy' : flag === REUSE ? 'reuse' : undefined;
+}
+
+/** The messages to PUBLISH for a revocation, in order (a copy's own form first). */
+export function revocationMessages(r: Revocation): string[] {
+  const head = `${r.sessionId} ${r.until}`;
+  return r.theft === 'copy' ? [head + flagOf('copy'), head + flagOf('reuse')] : [head + flagOf(r.theft)];
+}
+
+/** The sorted-set members recording a revocation (score: its until). */
+export function revocationMembers(r: Revocation): string[] {
+  return r.theft === 'copy' ? [r.sessionId + flagOf('copy'), r.sessionId + flagOf('reuse')] : [r.sessionId + flagOf(r.theft)];
 }
 
 export function decodeRevocation(message: string): Revocation | null {
   const [sessionId, untilRaw, flag, ...rest] = message.split(' ');
   const until = Number(untilRaw);
-  if (!sessionId || rest.length > 0 || !Number.isSafeInteger(until) || (flag !== undefined && flag !== REUSE)) return null;
-  return flag === REUSE ? { sessionId, until, reuse: true } : { sessionId, until };
-}
-
-export function revocationMember(r: Revocation): string {
-  return r.reuse ? `${r.sessionId} ${REUSE}` : r.sessionId;
+  const theft = theftOf(flag);
+  if (!sessionId || rest.length > 0 || !Number.isSafeInteger(until) || (flag !== undefined && theft === undefined)) return null;
+  return theft ? { sessionId, until, theft } : { sessionId, until };
 }
 
 /** Turns `ZRANGEBYSCORE … WITHSCORES` output (member, score, member, score …) into revocations. */
@@ -55,8 +74,8 @@ export function mergeRevocationMembers(flat: string[]): Revocation[] {
     const until = Number(flat[i + 1]);
     if (!sessionId || !Number.isFinite(until)) continue;
     const prev = bySid.get(sessionId);
-    const reuse = flag === REUSE || prev?.reuse === true;
-    bySid.set(sessionId, { sessionId, until: Math.max(until, prev?.until ?? 0), ...(reuse ? { reuse: true } : {}) });
+    const theft = mergeTheft(prev?.theft, theftOf(flag));
+    bySid.set(sessionId, { sessionId, until: Math.max(until, prev?.until ?? 0), ...(theft ? { theft } : {}) });
   }
   return [...bySid.values()];
 }

@@ -1,16 +1,17 @@
 // Revoked sessions, held in memory so verification stays local: logout, ended sessions and
-// refresh-token reuse stop a session's access tokens without a store trip per request. Each
+// sessions revoked as stolen stop a session's access tokens without a store trip per request. Each
 // entry lives until no access token of the session can still be valid (`until`). The server and
 // @latchkey/verify both keep their revoked set with this class and follow their feed with
 // RevocationFollower, so the two cannot drift apart.
-import type { Revocation, RevocationSource } from './types.js';
+import type { Revocation, RevocationSource, Theft } from './types.js';
+import { isTheft, mergeTheft } from './theft.js';
 
 /** Sweep expired entries every this many additions, so memory follows live revocations only. */
 const SWEEP_EVERY = 1024;
 
 export class RevocationSet {
   private readonly until = new Map<string, number>();
-  private readonly reused = new Set<string>();
+  private readonly theft = new Map<string, Theft>();
   private addsSinceSweep = 0;
 
   constructor(
@@ -33,9 +34,14 @@ export class RevocationSet {
     return true;
   }
 
-  /** Whether the session is revoked because a spent refresh token was replayed. */
-  revokedForReuse(sessionId: string): boolean {
-    return this.has(sessionId) && this.reused.has(sessionId);
+  /**
+   * Why the session is revoked: the kind of theft (`reuse`: an older refresh token replayed;
+   * `copy`: a key-bound session's token used without its key), `ended` for an ordinary end
+   * (logout, ended elsewhere, evicted), or null when it is not revoked.
+   */
+  revokedBecause(sessionId: string): Theft | 'ended' | null {
+    if (!this.has(sessionId)) return null;
+    return this.theft.get(sessionId) ?? 'ended';
   }
 
   add(r: Revocation): void {
@@ -45,7 +51,7 @@ export class RevocationSet {
     if (!(until > this.now())) return;
     const prev = this.until.get(r.sessionId) ?? 0;
     if (until > prev) this.until.set(r.sessionId, until);
-    if (r.reuse === true) this.reused.add(r.sessionId);
+    if (isTheft(r.theft)) this.theft.set(r.sessionId, mergeTheft(this.theft.get(r.sessionId), r.theft)!);
     if (++this.addsSinceSweep >= SWEEP_EVERY) this.sweep();
   }
 
@@ -57,7 +63,7 @@ export class RevocationSet {
 
   private forget(sessionId: string): void {
     this.until.delete(sessionId);
-    this.reused.delete(sessionId);
+    this.theft.delete(sessionId);
   }
 
   get size(): number {

@@ -1,15 +1,20 @@
 // What the revocation feed carries and promises. The server's stores implement RevocationFeed;
 // verifiers in other processes read it through a RevocationSource (e.g. @latchkey/verify/redis).
 
+/**
+ * Why a session was revoked as stolen: `reuse`, a spent (older) refresh token of it was replayed;
+ * `copy`, its key-bound refresh token came without a proof by its key (RFC 9449 §5), so a copy
+ * was used. Lets every instance tell the session's other holders why their refresh fails, so a
+ * client can tell its user which it was.
+ */
+export type Theft = 'reuse' | 'copy';
+
 export interface Revocation {
   sessionId: string;
   /** ms epoch after which no access token of the session can still be valid. */
   until: number;
-  /**
-   * Revoked because a spent refresh token was replayed. Lets every instance tell the session's
-   * other holders why their refresh fails, so a client can say "reuse detected" to its user.
-   */
-  reuse?: boolean;
+  /** Set when the session was revoked as stolen; absent for logout, ended and evicted sessions. */
+  theft?: Theft;
 }
 
 /**

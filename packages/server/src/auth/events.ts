@@ -47,6 +47,14 @@ export interface SecurityEvent {
   userId?: string;
   sessionId?: string;
   clientId?: string;
+  /**
+   * Why, in a stable word. For a session that ended: `reuse` (session.reuse_detected: an older
+   * refresh token replayed), `copy` (session.key_mismatch: a key-bound session's token without its
+   * key), `idle` / `absolute` (session.expired), or how it was ended (session.revoked,
+   * sessions.revoked: logout, ended_by_user, ended_others, ended_all, revoked_by_client,
+   * max_sessions, password_changed, password_reset, user_disabled, user_deleted, ended_by_admin,
+   * account_deleted).
+   */
   reason?: string;
   ip?: string;
   generation?: number;

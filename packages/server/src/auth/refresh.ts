@@ -34,7 +34,7 @@ export async function refresh(ctx: AuthContext, refreshToken: string, clientId: 
     { generation: claims.generation, clientId, keyId: jkt ? sessionKeyId(jkt) : null },
     ctx.now(),
     sessionPolicy(ctx.config),
-    // The store publishes a reuse revocation itself, in the same step as it deletes the session:
+    // The store publishes a theft's revocation itself, in the same step as it deletes the session:
     // a reply lost after the deletion (a Redis timeout) cannot leave the session's tokens alive.
     revocationHorizon(ctx),
   );
@@ -52,16 +52,18 @@ export async function refresh(ctx: AuthContext, refreshToken: string, clientId: 
       ctx.metrics.refresh('grace');
       return tokenResponse(ctx, session!, await isEmailVerified(ctx, session!.userId), jkt);
     case 'reuse': {
-      revokedHere(ctx, [claims.sessionId], { reuse: true });
-      ctx.events({ event: 'session.reuse_detected', sessionId, userId, clientId, generation });
+      // An older (spent) token replayed: one of its holders is a thief. `reason` names the kind
+      // of theft the feed carries, the same word for every instance and every later holder.
+      revokedHere(ctx, [claims.sessionId], { theft: 'reuse' });
+      ctx.events({ event: 'session.reuse_detected', sessionId, userId, clientId, generation, reason: 'reuse' });
       ctx.metrics.refresh('reuse');
       return Errors.refreshReuse();
     }
     case 'key_mismatch': {
       // RFC 9449 §5: the session is bound to a key and this token came with another key's proof,
-      // or none. Only a copy does that; the store revoked the session (reuse-flagged) in the same step.
-      revokedHere(ctx, [claims.sessionId], { reuse: true });
-      ctx.events({ event: 'session.key_mismatch', sessionId, userId, clientId, generation });
+      // or none. Only a copy does that; the store revoked the session (as a copy) in the same step.
+      revokedHere(ctx, [claims.sessionId], { theft: 'copy' });
+      ctx.events({ event: 'session.key_mismatch', sessionId, userId, clientId, generation, reason: 'copy' });
       ctx.metrics.refresh('key_mismatch');
       return Errors.keyMismatch();
     }
@@ -77,11 +79,20 @@ export async function refresh(ctx: AuthContext, refreshToken: string, clientId: 
       ctx.metrics.refresh('wrong_client');
       return Errors.wrongClient();
     case 'not_found':
-      // Every holder of the revoked family (the victim's other tabs too) learns why, not only
-      // the request that tripped the detection; clients sign out with reason reuse_detected.
+      // Every holder of a session revoked as stolen (the victim's other tabs too) learns which
+      // theft it was, not only the request that tripped the detection, on whichever instance it
+      // asks: an older token replayed (refresh_token_reused, clients say reuse_detected) or a copy
+      // used without the key (dpop_key_mismatch).
       ctx.metrics.refresh('ended');
-      if (ctx.revoked.revokedForReuse(claims.sessionId)) return Errors.refreshReuse();
-      // A genuine token (its MAC checked out) of a session that is gone: signed out or ended.
-      return Errors.sessionEnded();
+      switch (ctx.revoked.revokedBecause(claims.sessionId)) {
+        case 'reuse':
+          return Errors.refreshReuse();
+        case 'copy':
+          return Errors.keyMismatch();
+        default:
+          // A genuine token (its MAC checked out) of a session that is gone: signed out, ended,
+          // or expired and since removed by the store.
+          return Errors.sessionEnded();
+      }
   }
 }

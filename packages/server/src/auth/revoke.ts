@@ -1,4 +1,4 @@
-import type { Revocation } from '@latchkey/core';
+import type { Revocation, Theft } from '@latchkey/core';
 import { revocationHorizon, type AuthContext } from './context.js';
 
 /** What revoking needs: enough for the `latchkey` CLI, which has no HTTP server or key ring. */
@@ -12,7 +12,7 @@ const FEED_CONCURRENCY = 100;
  * this instance refuses them even if the feed write fails), then durably on the feed for every
  * other instance and verifier. Kept until the sessions' last access token has expired.
  */
-export async function revokeSessions(ctx: RevokingContext, sessionIds: string[], opts: { reuse?: boolean } = {}): Promise<void> {
+export async function revokeSessions(ctx: RevokingContext, sessionIds: string[], opts: { theft?: Theft } = {}): Promise<void> {
   const revocations = revokedHere(ctx, sessionIds, opts);
   const feed = ctx.stores.revocations;
   if (revocations.length > 1 && feed.addMany) return feed.addMany(revocations);
@@ -23,11 +23,11 @@ export async function revokeSessions(ctx: RevokingContext, sessionIds: string[],
 
 /**
  * This instance's revoked set only: for revocations the session store has already written to the
- * feed itself, atomically with ending the sessions (reuse in `rotate`, evictions in `createSession`).
+ * feed itself, atomically with ending the sessions (thefts in `rotate`, evictions in `createSession`).
  */
-export function revokedHere(ctx: RevokingContext, sessionIds: string[], opts: { reuse?: boolean } = {}): Revocation[] {
+export function revokedHere(ctx: RevokingContext, sessionIds: string[], opts: { theft?: Theft } = {}): Revocation[] {
   const until = revocationHorizon(ctx);
-  const out = sessionIds.map((sessionId): Revocation => (opts.reuse ? { sessionId, until, reuse: true } : { sessionId, until }));
+  const out = sessionIds.map((sessionId): Revocation => (opts.theft ? { sessionId, until, theft: opts.theft } : { sessionId, until }));
   for (const r of out) ctx.revoked.add(r);
   return out;
 }

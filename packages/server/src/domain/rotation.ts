@@ -5,6 +5,7 @@
 import { BEARER_GRACE_DEBT, BEARER_GRACE_USES, MAX_GRACE_DEBT, MAX_GRACE_USES } from './key-binding.js';
 import { MAX_GENERATION } from './refresh-token.js';
 import type { SessionPolicy, SessionRecord } from './session.js';
+import type { Theft } from '@latchkey/core';
 
 export interface PresentedToken {
   generation: number;
@@ -59,9 +60,14 @@ function bearerGraceOpen(s: SessionRecord, now: number, policy: SessionPolicy): 
   return policy.graceMs > 0 && now - s.rotatedAt <= policy.graceMs && (s.graceUses ?? 0) < BEARER_GRACE_USES && (s.graceDebt ?? 0) < BEARER_GRACE_DEBT;
 }
 
-/** Whether a decision ends the session as stolen: it is deleted and revoked (reuse-flagged) in the store's same step. */
-export function endsAsCopy(kind: RotationDecision['kind']): boolean {
+/** Whether a decision ends the session as stolen: it is deleted and revoked (with its theftOf) in the store's same step. */
+export function endsAsTheft(kind: RotationDecision['kind']): boolean {
   return kind === 'reuse' || kind === 'key_mismatch';
+}
+
+/** The kind of theft a decision revokes for, which the feed carries to every instance: undefined for the others. */
+export function theftOf(kind: RotationDecision['kind']): Theft | undefined {
+  return kind === 'reuse' ? 'reuse' : kind === 'key_mismatch' ? 'copy' : undefined;
 }
 
 /** The session after a decision that keeps it; null where the decision ends or leaves it. */

@@ -414,7 +414,7 @@ export const tokenResponses = {
     'RFC 6749 §5.2. invalid_grant: not a refresh token this server issued (refresh_token_invalid); an older token of the session was replayed, ' +
       'so the session is revoked (refresh_token_reused, also for every later attempt with that session’s tokens); the session expired ' +
       '(session_expired) or ended (session_ended); the token was issued to another client (client_mismatch); the session is bound to a DPoP key ' +
-      'and the token came with another key’s proof or none, so the session is revoked as a copy (dpop_key_mismatch). invalid_client: unknown client_id. ' +
+      'and the token came with another key’s proof or none, so the session is revoked as a copy (dpop_key_mismatch, also for every later attempt with that session’s tokens, with the key or not). invalid_client: unknown client_id. ' +
       `unsupported_grant_type: anything but refresh_token. invalid_request: a parameter missing, invalid or repeated. Also ${DPOP_TEXT}.`,
     [
       ['invalid_grant', 'dpop_key_mismatch'],

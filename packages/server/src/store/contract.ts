@@ -17,7 +17,8 @@ import { after, before, describe, it } from 'node:test';
 import { EmailTakenError } from '../domain/errors.js';
 import { newSessionId, newUserId } from '../domain/ids.js';
 import type { SessionPolicy, SessionRecord } from '../domain/session.js';
-import { MAX_SESSION_PAGE, type HealthReport, type KeyStore, type ProofReplayStore, type RateLimitStore, type RevocationFeed, type SessionStore, type StoredSigningKey, type UserStore } from './types.js';
+import { mergeTheft, type Theft } from '@latchkey/core';
+import { MAX_SESSION_PAGE, type HealthReport, type KeyStore, type ProofReplayStore, type RateLimitStore, type Revocation, type RevocationFeed, type SessionStore, type StoredSigningKey, type UserStore } from './types.js';
 
 export interface ContractSubject<T> {
   stores: T;
@@ -477,33 +478,62 @@ export function sessionStoreContract(subject: () => SessionStore): void {
 }
 
 /**
- * A session store that ends sessions itself (reuse in `rotate`, evictions in `createSession`)
- * publishes them on its own revocation feed in the same step when given `revokeUntil`.
+ * A session store that ends sessions itself (thefts in `rotate`, evictions in `createSession`)
+ * publishes them on its own revocation feed in the same step when given `revokeUntil`, saying
+ * which theft it was: what every instance tells the session's later holders.
  */
 export function sessionRevocationContract(subject: () => { sessions: SessionStore; revocations: RevocationFeed }): void {
   describe('sessions publish what they end', () => {
-    it('a reuse and a max-sessions eviction are on the feed when the call returns', async () => {
+    it('a reuse, a copy without the key and a max-sessions eviction are on the feed, each with its kind, when the call returns', async () => {
       const { sessions, revocations } = subject();
-      const now = Date.now();
-      const until = now + 60_000;
-      const x = sampleSession(now);
-      await sessions.createSession(x, null, strict);
-      await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, now + 1, strict, until);
-      assert.equal((await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, now + 2, strict, until)).decision.kind, 'reuse');
-      const userId = newUserId();
-      const old = sampleSession(now, { userId });
-      await sessions.createSession(old, 1, strict, until);
-      const { evicted } = await sessions.createSession(sampleSession(now + 1, { userId }), 1, strict, until);
-      assert.deepEqual(evicted, [old.id]);
-      // A key-bound session's token used with another key's proof is published like a reuse.
-      const bound = sampleSession(now, { keyId: 'AAAAAAAAAAAAAAAAAAAAAA' });
-      await sessions.createSession(bound, null, strict);
-      const copy = await sessions.rotate(bound.id, { generation: 0, clientId: 'app', keyId: 'BBBBBBBBBBBBBBBBBBBBBB' }, now + 1, strict, until);
-      assert.equal(copy.decision.kind, 'key_mismatch');
-      const active = await revocations.loadActive(now);
-      assert.ok(active.some((r) => r.sessionId === x.id && r.reuse === true), 'the reuse, flagged');
-      assert.ok(active.some((r) => r.sessionId === bound.id && r.reuse === true), 'the key mismatch, flagged as a theft');
-      assert.ok(active.some((r) => r.sessionId === old.id && r.until >= until), 'the eviction');
+      const live = new Map<string, Revocation>();
+      let subscribed = false;
+      const stop = revocations.subscribe(
+        (r, isLive) => {
+          if (isLive === false) return;
+          const prev = live.get(r.sessionId);
+          const theft = mergeTheft(prev?.theft, r.theft);
+          live.set(r.sessionId, { sessionId: r.sessionId, until: r.until, ...(theft ? { theft } : {}) });
+        },
+        () => {
+          subscribed = true;
+        },
+      );
+      try {
+        const ready = Date.now() + 5000;
+        while (!subscribed && Date.now() < ready) await new Promise((r) => setTimeout(r, 10));
+        const now = Date.now();
+        const until = now + 60_000;
+        const x = sampleSession(now);
+        await sessions.createSession(x, null, strict);
+        await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, now + 1, strict, until);
+        assert.equal((await sessions.rotate(x.id, { generation: 0, clientId: 'app' }, now + 2, strict, until)).decision.kind, 'reuse');
+        const userId = newUserId();
+        const old = sampleSession(now, { userId });
+        await sessions.createSession(old, 1, strict, until);
+        const { evicted } = await sessions.createSession(sampleSession(now + 1, { userId }), 1, strict, until);
+        assert.deepEqual(evicted, [old.id]);
+        // A key-bound session's token used with another key's proof (or none): a copy.
+        const bound = sampleSession(now, { keyId: 'AAAAAAAAAAAAAAAAAAAAAA' });
+        await sessions.createSession(bound, null, strict);
+        const copy = await sessions.rotate(bound.id, { generation: 0, clientId: 'app', keyId: 'BBBBBBBBBBBBBBBBBBBBBB' }, now + 1, strict, until);
+        assert.equal(copy.decision.kind, 'key_mismatch');
+        const active = await revocations.loadActive(now);
+        const loaded = (sid: string) => active.find((r) => r.sessionId === sid);
+        assert.equal(loaded(x.id)?.theft, 'reuse', 'the replay of an older token: reuse');
+        assert.equal(loaded(bound.id)?.theft, 'copy', 'the key mismatch: a copy');
+        assert.ok(loaded(old.id) && loaded(old.id)!.until >= until, 'the eviction');
+        assert.equal(loaded(old.id)?.theft, undefined, 'an eviction is no theft');
+        // Live delivery says the same (a subscriber merges what it hears, as RevocationSet does).
+        const deadline = Date.now() + 3000;
+        while (![x.id, bound.id, old.id].every((sid) => live.has(sid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        assert.equal(live.get(x.id)?.theft, 'reuse', 'live: reuse');
+        assert.equal(live.get(bound.id)?.theft, 'copy', 'live: copy');
+        assert.ok(live.has(old.id), 'live: the eviction');
+        assert.equal(live.get(old.id)?.theft, undefined, 'live: an eviction is no theft');
+      } finally {
+        stop();
+      }
     });
   });
 }
@@ -518,23 +548,43 @@ export function revocationFeedContract(subject: () => RevocationFeed): void {
 
     it('keeps revocations until they lapse and delivers them live', async () => {
       const got: string[] = [];
+      const heard: Revocation[] = [];
+      let subscribed = false;
       const stop = feed.subscribe(
-        (r) => got.push(r.sessionId),
-        () => {},
+        (r, isLive) => {
+          got.push(r.sessionId);
+          if (isLive !== false) heard.push(r);
+        },
+        () => {
+          subscribed = true;
+        },
       );
-      const live = { sessionId: newSessionId(newUserId()), until: Date.now() + HOUR, reuse: true };
+      const ready = Date.now() + 5000;
+      while (!subscribed && Date.now() < ready) await new Promise((r) => setTimeout(r, 10));
+      const live: Revocation = { sessionId: newSessionId(newUserId()), until: Date.now() + HOUR, theft: 'reuse' };
+      const copied: Revocation = { sessionId: newSessionId(newUserId()), until: Date.now() + HOUR, theft: 'copy' };
+      const ended: Revocation = { sessionId: newSessionId(newUserId()), until: Date.now() + HOUR };
       const lapsed = { sessionId: newSessionId(newUserId()), until: Date.now() - 1 };
       await feed.add(live);
+      await feed.add(copied);
+      await feed.add(ended);
       await feed.add(lapsed);
       const deadline = Date.now() + 2000;
-      while (!got.includes(live.sessionId) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      while (!heard.some((r) => r.sessionId === ended.sessionId) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       stop();
       assert.ok(got.includes(live.sessionId), 'delivered to a subscriber');
       const loaded = await feed.loadActive(Date.now());
       const active = loaded.map((r) => r.sessionId);
       assert.ok(active.includes(live.sessionId));
       assert.ok(!active.includes(lapsed.sessionId));
-      assert.equal(loaded.find((r) => r.sessionId === live.sessionId)?.reuse, true, 'the reuse flag survives');
+      assert.equal(loaded.find((r) => r.sessionId === live.sessionId)?.theft, 'reuse', 'the reuse survives');
+      assert.equal(loaded.find((r) => r.sessionId === copied.sessionId)?.theft, 'copy', 'the copy survives');
+      assert.equal(loaded.find((r) => r.sessionId === ended.sessionId)?.theft, undefined, 'an ordinary end stays one');
+      assert.deepEqual(
+        heard.filter((r) => r.sessionId === copied.sessionId).reduce<Theft | undefined>((t, r) => mergeTheft(t, r.theft), undefined),
+        'copy',
+        'a subscriber hears the copy as one',
+      );
     });
   });
 }

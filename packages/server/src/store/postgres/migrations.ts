@@ -96,6 +96,12 @@ const MIGRATIONS: string[] = [
   ALTER TABLE sessions ADD COLUMN grace_uses int4 NOT NULL DEFAULT 0;
   ALTER TABLE sessions ADD COLUMN grace_debt int4 NOT NULL DEFAULT 0;
   `,
+  // 6: why a session was revoked as stolen (issue 14): copy = a key-bound session's token used
+  // without its key. A copy is also written reuse = true, so instances that predate this column
+  // still call it a theft.
+  `
+  ALTER TABLE revocations ADD COLUMN copy boolean NOT NULL DEFAULT false;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -4,7 +4,7 @@
 // is disconnected, hence the reload on every (re)connect.
 import pg from 'pg';
 import type { Revocation, RevocationFeed } from '../types.js';
-import { feedSubscriptions } from '@latchkey/core';
+import { feedSubscriptions, type Theft } from '@latchkey/core';
 import { int, query } from './pool.js';
 
 const CHANNEL = 'latchkey_revoked';
@@ -17,38 +17,53 @@ export interface PostgresRevocationFeed extends RevocationFeed {
   stopAll(): void;
 }
 
+// Payload {s: sid, u: until} plus r: true for a theft and c: true when it was a copy. A copy
+// carries both: readers that predate `c` ignore it and call the copy a reuse, as they always did;
+// the columns likewise (reuse true and copy true; migration 6).
 function decode(payload: string): Revocation | null {
   if (!payload) return null;
   try {
-    const v = JSON.parse(payload) as { s?: unknown; u?: unknown; r?: unknown };
+    const v = JSON.parse(payload) as { s?: unknown; u?: unknown; r?: unknown; c?: unknown };
     if (typeof v.s !== 'string' || typeof v.u !== 'number' || !Number.isSafeInteger(v.u)) return null;
-    return v.r === true ? { sessionId: v.s, until: v.u, reuse: true } : { sessionId: v.s, until: v.u };
+    const theft = theftOf(v.r === true, v.c === true);
+    return theft ? { sessionId: v.s, until: v.u, theft } : { sessionId: v.s, until: v.u };
   } catch {
     return null;
   }
 }
 
+function theftOf(reuse: boolean, copy: boolean): Theft | undefined {
+  return copy ? 'copy' : reuse ? 'reuse' : undefined;
+}
+
 /** One statement, hence one transaction on its own: the row and the notification commit together. */
 export const REVOCATION_UPSERT = `WITH up AS (
-   INSERT INTO revocations (session_id, until, reuse) VALUES ($1, $2, $3)
+   INSERT INTO revocations (session_id, until, reuse, copy) VALUES ($1, $2, $3, $4)
    ON CONFLICT (session_id) DO UPDATE
-     SET until = greatest(revocations.until, excluded.until), reuse = revocations.reuse OR excluded.reuse
+     SET until = greatest(revocations.until, excluded.until), reuse = revocations.reuse OR excluded.reuse, copy = revocations.copy OR excluded.copy
  )
- SELECT pg_notify($4, $5)`;
+ SELECT pg_notify($5, $6)`;
+
+function payloadOf(r: Revocation): string {
+  const flags = r.theft === 'copy' ? { r: true, c: true } : r.theft === 'reuse' ? { r: true } : {};
+  return JSON.stringify({ s: r.sessionId, u: r.until, ...flags });
+}
 
 export function revocationParams(r: Revocation): unknown[] {
-  const payload = JSON.stringify({ s: r.sessionId, u: r.until, ...(r.reuse ? { r: true } : {}) });
-  return [r.sessionId, r.until, r.reuse === true, CHANNEL, payload];
+  return [r.sessionId, r.until, r.theft !== undefined, r.theft === 'copy', CHANNEL, payloadOf(r)];
 }
 
 export function postgresRevocationFeed(pool: pg.Pool, listenConfig: pg.ClientConfig): PostgresRevocationFeed {
   const loadActive = async (now: number): Promise<Revocation[]> => {
-    const { rows } = await query<{ session_id: string; until: string; reuse: boolean }>(
+    const { rows } = await query<{ session_id: string; until: string; reuse: boolean; copy: boolean }>(
       pool,
-      'SELECT session_id, until, reuse FROM revocations WHERE until > $1',
+      'SELECT session_id, until, reuse, copy FROM revocations WHERE until > $1',
       [now],
     );
-    return rows.map((r) => ({ sessionId: r.session_id, until: int(r.until), ...(r.reuse ? { reuse: true } : {}) }));
+    return rows.map((r) => {
+      const theft = theftOf(r.reuse, r.copy);
+      return { sessionId: r.session_id, until: int(r.until), ...(theft ? { theft } : {}) };
+    });
   };
   return {
     async add(r) {
@@ -58,18 +73,19 @@ export function postgresRevocationFeed(pool: pg.Pool, listenConfig: pg.ClientCon
       // One statement (one transaction): the rows and their notifications commit together.
       await query(
         pool,
-        `WITH v AS (SELECT * FROM unnest($1::text[], $2::int8[], $3::bool[], $4::text[]) AS t(sid, until, reuse, payload)),
+        `WITH v AS (SELECT * FROM unnest($1::text[], $2::int8[], $3::bool[], $4::bool[], $5::text[]) AS t(sid, until, reuse, copy, payload)),
          up AS (
-           INSERT INTO revocations (session_id, until, reuse) SELECT sid, until, reuse FROM v
+           INSERT INTO revocations (session_id, until, reuse, copy) SELECT sid, until, reuse, copy FROM v
            ON CONFLICT (session_id) DO UPDATE
-             SET until = greatest(revocations.until, excluded.until), reuse = revocations.reuse OR excluded.reuse
+             SET until = greatest(revocations.until, excluded.until), reuse = revocations.reuse OR excluded.reuse, copy = revocations.copy OR excluded.copy
          )
-         SELECT count(pg_notify($5, payload)) FROM v`,
+         SELECT count(pg_notify($6, payload)) FROM v`,
         [
           rs.map((r) => r.sessionId),
           rs.map((r) => r.until),
-          rs.map((r) => r.reuse === true),
-          rs.map((r) => revocationParams(r)[4] as string),
+          rs.map((r) => r.theft !== undefined),
+          rs.map((r) => r.theft === 'copy'),
+          rs.map(payloadOf),
           CHANNEL,
         ],
       );

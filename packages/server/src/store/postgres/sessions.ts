@@ -4,7 +4,7 @@
 // creation under a cap holds a per-user advisory lock, since a row lock cannot stop a concurrent
 // insert of another row of the same user.
 import type pg from 'pg';
-import { applyRotation, decideRotation, endsAsCopy } from '../../domain/rotation.js';
+import { applyRotation, decideRotation, endsAsTheft, theftOf } from '../../domain/rotation.js';
 import { isSessionLive, type SessionRecord } from '../../domain/session.js';
 import { assertBatch, CAP_SCAN, pageLimit } from '../session-batch.js';
 import { MAX_SESSION_PAGE, type Revocation, type SessionStore } from '../types.js';
@@ -116,11 +116,11 @@ export function postgresSessionStore(pool: pg.Pool): PostgresSessionStore {
             next.graceDebt ?? 0,
             sessionId,
           ]);
-        } else if (endsAsCopy(decision.kind) || decision.kind === 'expired') {
+        } else if (endsAsTheft(decision.kind) || decision.kind === 'expired') {
           await query(c, 'DELETE FROM sessions WHERE id = $1', [sessionId]);
         }
         // Committed with the deletion: a reply lost after COMMIT cannot lose the revocation.
-        if (endsAsCopy(decision.kind) && revokeUntil !== undefined) await recordRevocation(c, { sessionId, until: revokeUntil, reuse: true });
+        if (endsAsTheft(decision.kind) && revokeUntil !== undefined) await recordRevocation(c, { sessionId, until: revokeUntil, theft: theftOf(decision.kind)! });
         return { decision, session: next ?? session };
       });
     },

@@ -8,11 +8,11 @@
 import {
   activeRevocationsRange,
   decodeRevocation,
-  encodeRevocation,
   feedSubscriptions,
   followRevocationChannel,
   mergeRevocationMembers,
-  revocationMember,
+  revocationMembers,
+  revocationMessages,
   type Revocation,
   type RevocationFeed,
 } from '@latchkey/core';
@@ -48,7 +48,8 @@ export function redisRevocationFeed(client: RedisClient, keys: KeyLayout, opts: 
   };
   return {
     async add(r) {
-      await guard(cmd.lkAddRevocation(keys.revocations, revocationMember(r), r.until, now(), keys.revocationChannel, encodeRevocation(r)));
+      const members = revocationMembers(r);
+      await guard(cmd.lkAddRevocation(keys.revocations, r.until, now(), keys.revocationChannel, members.length, ...members, ...revocationMessages(r)));
     },
     loadActive,
     ...feedSubscriptions(

@@ -63,11 +63,20 @@ local function dropSession(key, name, a, mode)
 end
 -- Publishes a revocation decided inside a script at the moment it takes effect, and leaves it
 -- in the group's pending hash (key!) until the caller has written it to the durable feed: a
--- reply lost after the script ran (a timeout, CLIENT PAUSE) then loses no revocation.
-local function announce(key, name, untilArg, nowArg, channel, reuse)
+-- reply lost after the script ran (a timeout, CLIENT PAUSE) then loses no revocation. theft: ''
+-- (an ordinary end), 'r' (reuse) or 'c' (a copy without the key). The messages are @latchkey/core's
+-- revocationMessages: a copy is announced as "<sid> <until> c" and then as a reuse, which readers
+-- that predate 'c' understand; its pending entry likewise (field name: the reuse form, which any
+-- instance's settle can write; field name .. 'c': the copy marker, merged in by newer ones).
+local function announce(key, name, untilArg, nowArg, channel, theft)
   if untilArg == '' then return end
-  local msg = key:match('{([^}]*)}') .. name .. ' ' .. untilArg
-  if reuse then msg = msg .. ' r' end
+  local head = key:match('{([^}]*)}') .. name .. ' ' .. untilArg
+  local msg = head
+  if theft ~= '' then msg = head .. ' r' end
+  if theft == 'c' then
+    redis.call('HSET', key .. '!', name .. 'c', head .. ' c')
+    redis.call('PUBLISH', channel, head .. ' c')
+  end
   redis.call('HSET', key .. '!', name, msg)
   extendTtl(key .. '!', tonumber(untilArg) - tonumber(nowArg))
   redis.call('PUBLISH', channel, msg)
@@ -120,7 +129,7 @@ local out = {'ok', 0}
 local function evict(name, a)
   dropSession(KEYS[1], name, a, mode)
   out[#out + 1] = name
-  announce(KEYS[1], name, ARGV[9], ARGV[5], ARGV[10], false)
+  announce(KEYS[1], name, ARGV[9], ARGV[5], ARGV[10], '')
 end
 if not mode then
   local all = redis.call('HGETALL', KEYS[1])
@@ -234,7 +243,8 @@ if kind == 'rotate' or kind == 'grace' then
   if modeOf(KEYS[1]) then extendTtl(indexOf(KEYS[1], a), ttl) end
 elseif kind == 'reuse' or kind == 'key_mismatch' or kind == 'expired' then
   dropSession(KEYS[1], ARGV[1], a, modeOf(KEYS[1]))
-  if kind ~= 'expired' then announce(KEYS[1], ARGV[1], ARGV[8], ARGV[4], ARGV[9], true) end
+  if kind == 'reuse' then announce(KEYS[1], ARGV[1], ARGV[8], ARGV[4], ARGV[9], 'r') end
+  if kind == 'key_mismatch' then announce(KEYS[1], ARGV[1], ARGV[8], ARGV[4], ARGV[9], 'c') end
 end
 return {kind, reason, a, pair[2] or '', bound or ''}
 `,
@@ -370,15 +380,17 @@ return 1
 };
 
 /**
- * KEYS[1] revocations sorted set (member sid or "sid r", score until). ARGV: member, until, now, channel, message.
+ * KEYS[1] revocations sorted set (members per revocationMembers in @latchkey/core, score until).
+ * ARGV: until, now, channel, number of members n, the n members, then the messages to publish.
  * Durable (ZADD) before it is announced (PUBLISH), and trimmed of what has lapsed, in one step.
  */
 export const ADD_REVOCATION = `
-redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-local keep = tonumber(ARGV[2]) - tonumber(ARGV[3])
+local n = tonumber(ARGV[4])
+for i = 5, 4 + n do redis.call('ZADD', KEYS[1], 'GT', ARGV[1], ARGV[i]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+local keep = tonumber(ARGV[1]) - tonumber(ARGV[2])
 if keep > 0 and redis.call('PTTL', KEYS[1]) < keep then redis.call('PEXPIRE', KEYS[1], keep) end
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+for i = 5 + n, #ARGV do redis.call('PUBLISH', ARGV[3], ARGV[i]) end
 return 1
 `;
 

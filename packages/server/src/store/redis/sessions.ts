@@ -24,11 +24,11 @@
 // Expiry needs no sweeper: the group key's TTL covers its longest-lived session, and a session
 // past its own deadline is refused by the rotation and removed by the next create or list in its
 // group.
-import { applyRotation, endsAsCopy, type PresentedToken, type RotationDecision, type RotationOutcome } from '../../domain/rotation.js';
+import { applyRotation, endsAsTheft, type PresentedToken, type RotationDecision, type RotationOutcome } from '../../domain/rotation.js';
 import { MAX_GENERATION } from '../../domain/refresh-token.js';
 import { sessionDeadline, type SessionPolicy, type SessionRecord } from '../../domain/session.js';
 import { userTag } from '../../domain/ids.js';
-import { decodeRevocation } from '@latchkey/core';
+import { decodeRevocation, mergeTheft } from '@latchkey/core';
 import { StoreUnavailableError } from '../../domain/errors.js';
 import { assertBatch, pageLimit } from '../session-batch.js';
 import type { Revocation, SessionStore } from '../types.js';
@@ -81,11 +81,18 @@ export function redisSessionStore(client: RedisClient, keys: KeyLayout, opts: Re
   const settle = async (group: string): Promise<void> => {
     const pending = await guard(client.hgetall(pendingKey(group)));
     const done: string[] = [];
+    // A copy is pending as two entries (its reuse form and its copy marker): one revocation.
+    const bySid = new Map<string, Revocation>();
     for (const [field, message] of Object.entries(pending)) {
       const r = decodeRevocation(message);
-      if (r) await opts.publish(r);
+      if (r) {
+        const prev = bySid.get(r.sessionId);
+        const theft = mergeTheft(prev?.theft, r.theft);
+        bySid.set(r.sessionId, { sessionId: r.sessionId, until: Math.max(r.until, prev?.until ?? 0), ...(theft ? { theft } : {}) });
+      }
       done.push(field);
     }
+    for (const r of bySid.values()) await opts.publish(r);
     if (done.length > 0) await guard(cmd.lkSettled(pendingKey(group), ...done));
   };
   // Groups whose script may have run without our hearing back; retried until Redis answers.
@@ -185,7 +192,7 @@ export function redisSessionStore(client: RedisClient, keys: KeyLayout, opts: Re
       );
       const kind = reply[0]!.toString() as RotationDecision['kind'];
       if (kind === 'not_found') return { decision: { kind }, session: null };
-      if (endsAsCopy(kind) && revokeUntil !== undefined) await settle(group).catch(() => settleLater(group));
+      if (endsAsTheft(kind) && revokeUntil !== undefined) await settle(group).catch(() => settleLater(group));
       const found = decodeRecord(sessionId, reply[2]!, reply[3]!, reply[4]);
       const decision = (kind === 'expired' ? { kind, reason: reply[1]!.toString() } : { kind }) as RotationDecision;
       return { decision, session: applyRotation(found, decision, now) ?? found };

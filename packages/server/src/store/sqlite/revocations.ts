@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Revocation, RevocationFeed } from '../types.js';
+import type { Theft } from '@latchkey/core';
 import type { SqliteDb } from './database.js';
 
 /** How often a subscribed server looks for revocations written by another process. */
@@ -24,6 +25,11 @@ export interface SqliteRevocationFeed extends RevocationFeed {
   stop(): void;
 }
 
+/** The `reuse` column's value for a kind (schema.ts): ordered so that max() merges like mergeTheft. */
+function theftColumn(theft: Theft | undefined): number {
+  return theft === 'copy' ? 2 : theft === 'reuse' ? 1 : 0;
+}
+
 export function sqliteRevocationFeed(db: SqliteDb, now: () => number = Date.now): SqliteRevocationFeed {
   const writer = randomUUID();
   const upsertRow = db.prepare(
@@ -43,7 +49,7 @@ export function sqliteRevocationFeed(db: SqliteDb, now: () => number = Date.now)
   const toRevocation = (r: { session_id: string; until: number; reuse: number }): Revocation => ({
     sessionId: r.session_id,
     until: r.until,
-    ...(r.reuse ? { reuse: true } : {}),
+    ...(r.reuse >= 2 ? { theft: 'copy' } : r.reuse ? { theft: 'reuse' } : {}),
   });
 
   let poller: NodeJS.Timeout | null = null;
@@ -61,19 +67,19 @@ export function sqliteRevocationFeed(db: SqliteDb, now: () => number = Date.now)
 
   return {
     async add(r) {
-      upsert.run(r.sessionId, r.until, r.reuse ? 1 : 0, now());
+      upsert.run(r.sessionId, r.until, theftColumn(r.theft), now());
       bus.emit('revoked', r, true);
     },
     async addMany(rs) {
       // One transaction: a commit per row made ending 500 sessions block the event loop ~200 ms.
       const at = now();
       db.transaction(() => {
-        for (const r of rs) upsert.run(r.sessionId, r.until, r.reuse ? 1 : 0, at);
+        for (const r of rs) upsert.run(r.sessionId, r.until, theftColumn(r.theft), at);
       })();
       for (const r of rs) bus.emit('revoked', r, true);
     },
     write(r) {
-      upsert.run(r.sessionId, r.until, r.reuse ? 1 : 0, now());
+      upsert.run(r.sessionId, r.until, theftColumn(r.theft), now());
     },
     announce(r) {
       bus.emit('revoked', r, true);

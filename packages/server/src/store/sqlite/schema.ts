@@ -21,6 +21,9 @@ CREATE TABLE IF NOT EXISTS sessions (
 -- it replaces the first index on (user_id, created_at).
 DROP INDEX IF EXISTS sessions_by_user;
 CREATE INDEX IF NOT EXISTS sessions_by_user_age ON sessions(user_id, created_at, id);
+-- reuse: 0 an ordinary end, 1 revoked for reuse (an older refresh token replayed), 2 revoked as a
+-- copy (a key-bound session's token used without its key). Releases that predate 2 read any
+-- non-zero value as reuse, and the upsert's max() keeps the more specific kind.
 CREATE TABLE IF NOT EXISTS revocations (
   session_id TEXT PRIMARY KEY,
   until INTEGER NOT NULL,

@@ -1,4 +1,4 @@
-import { applyRotation, decideRotation, endsAsCopy, type PresentedToken, type RotationOutcome } from '../../domain/rotation.js';
+import { applyRotation, decideRotation, endsAsTheft, theftOf, type PresentedToken, type RotationOutcome } from '../../domain/rotation.js';
 import { isSessionLive, type SessionPolicy, type SessionRecord } from '../../domain/session.js';
 import { assertBatch, CAP_SCAN, pageLimit } from '../session-batch.js';
 import { MAX_SESSION_PAGE, type Revocation, type SessionStore } from '../types.js';
@@ -97,8 +97,8 @@ export function sqliteSessionStore(db: SqliteDb, revocations: SqliteRevocationWr
     const decision = decideRotation(session, presented, now, policy);
     const next = session && applyRotation(session, decision, now);
     if (next) update.run(next.generation, next.rotatedAt, next.lastUsedAt, next.graceUses ?? 0, next.graceDebt ?? 0, sid);
-    else if (endsAsCopy(decision.kind) || decision.kind === 'expired') del.run(sid);
-    if (endsAsCopy(decision.kind) && revokeUntil !== undefined) revocations.write({ sessionId: sid, until: revokeUntil, reuse: true });
+    else if (endsAsTheft(decision.kind) || decision.kind === 'expired') del.run(sid);
+    if (endsAsTheft(decision.kind) && revokeUntil !== undefined) revocations.write({ sessionId: sid, until: revokeUntil, theft: theftOf(decision.kind)! });
     return { decision, session: next ?? session };
   });
 
@@ -120,7 +120,7 @@ export function sqliteSessionStore(db: SqliteDb, revocations: SqliteRevocationWr
     },
     async rotate(sid, presented, now, policy, revokeUntil) {
       const out = rotate.immediate(sid, presented, now, policy, revokeUntil);
-      if (endsAsCopy(out.decision.kind) && revokeUntil !== undefined) revocations.announce({ sessionId: sid, until: revokeUntil, reuse: true });
+      if (endsAsTheft(out.decision.kind) && revokeUntil !== undefined) revocations.announce({ sessionId: sid, until: revokeUntil, theft: theftOf(out.decision.kind)! });
       return out;
     },
     async getSession(sid) {
