@@ -191,6 +191,24 @@ test('answers lost until the token ran out: callers wait through the back-off an
   assert.equal(server.events('session.reuse_detected').length, 0);
 });
 
+test('a renewal left unanswered (a stalled network) counts as lost after renewalTimeoutMs and is retried: the call succeeds once it passes', async (t) => {
+  const { proxy, track } = await world(t);
+  const client = createClient({ baseUrl: proxy.url, storage: memoryStorage(), dpop: { keyStore: memoryKeyStore() }, renewalTimeoutMs: 300 });
+  track(client);
+  let refreshes = 0;
+  client.on('refresh', () => refreshes++);
+  await client.signup(freshEmail(), PASSWORD);
+  await delay(2_100);
+  proxy.goOffline(1_500, 'stall');
+  const started = Date.now();
+  assert.equal((await client.fetch(`${proxy.url}/auth/me`)).status, 200);
+  const took = Date.now() - started;
+  t.diagnostic(`stalled 1.5 s: the call took ${took} ms, ${refreshes} renewal requests`);
+  assert.ok(took >= 1_400, `it waited for the network (${took} ms)`);
+  assert.ok(refreshes >= 3, `timed out and retried (${refreshes} requests)`);
+  assert.equal(await client.isSignedIn(), true);
+});
+
 // ---- 5 % of refresh answers lost, minutes of calls -----------------------------------------
 
 for (const bound of [true, false]) {
