@@ -48,9 +48,9 @@ interface Session {
   refreshes: number;
 }
 
-async function world(t: TestContext, env: Record<string, string> = {}, lossRate = 0) {
+async function world(t: TestContext, env: Record<string, string> = {}, lossRate = 0, now?: () => number) {
   const proxy = await FaultProxy.start({ target: 'http://127.0.0.1:9', tokenLossRate: lossRate, seed: LOSS_SEED });
-  const server = await startServer({ LATCHKEY_ACCESS_TTL: '2', LATCHKEY_PUBLIC_URL: proxy.url, ...env });
+  const server = await startServer({ LATCHKEY_ACCESS_TTL: '2', LATCHKEY_PUBLIC_URL: proxy.url, ...env }, now ? { now } : {});
   proxy.target = server.url;
   const clients: LatchkeyClient[] = [];
   t.after(async () => {
@@ -61,9 +61,15 @@ async function world(t: TestContext, env: Record<string, string> = {}, lossRate 
   return { proxy, server, track: (c: LatchkeyClient) => clients.push(c) };
 }
 
-async function signedInSession(baseUrl: string, bound: boolean, track: (c: LatchkeyClient) => void, extra: { fetch?: FetchLike; storage?: ReturnType<typeof memoryStorage>; keyStore?: ReturnType<typeof memoryKeyStore> } = {}): Promise<Session> {
+async function signedInSession(
+  baseUrl: string,
+  bound: boolean,
+  track: (c: LatchkeyClient) => void,
+  extra: { fetch?: FetchLike; storage?: ReturnType<typeof memoryStorage>; keyStore?: ReturnType<typeof memoryKeyStore>; now?: () => number } = {},
+): Promise<Session> {
   const client = createClient({
     baseUrl,
+    ...(extra.now ? { now: extra.now } : {}),
     storage: extra.storage ?? memoryStorage(),
     dpop: bound ? { keyStore: extra.keyStore ?? memoryKeyStore() } : false,
     ...(extra.fetch ? { fetch: extra.fetch } : {}),
@@ -289,6 +295,54 @@ for (const bound of [true, false]) {
       t.diagnostic(`bearer: the reuse error reached the app ${after[0]!.end - onlineAt} ms after the network came back`);
       assert.equal(server.events('session.reuse_detected').length, 1);
       assert.equal(server.events('session.grace_replay').length, 0);
+      assert.equal(await s.client.isSignedIn(), false);
+    }
+  });
+}
+
+// The same with the real five minutes, on a clock both the server and the client read (the
+// server's `now`, the client's `now`), jumped forward while offline. The client signs its DPoP
+// proofs with the real time, which the server checks against its clock: a proof age of 600 s
+// (LATCHKEY_DPOP_PROOF_AGE, the most it allows) covers the jump. The default grace window (10 s).
+for (const bound of [true, false]) {
+  test(`a refresh answer lost, then offline 5 minutes (a jumped clock, default grace 10 s), then back: ${bound ? 'DPoP-bound: continues with a fresh access token' : 'Bearer: signed out as reuse'}`, async (t) => {
+    const clock = { shift: 0, now: () => Date.now() + clock.shift };
+    const { proxy, server, track } = await world(t, { LATCHKEY_DPOP_PROOF_AGE: '600' }, 0, clock.now);
+    const s = await signedInSession(proxy.url, bound, track, { now: clock.now });
+    await s.client.signup(freshEmail(), PASSWORD);
+    let stop = false;
+    const driving = drive(s.client, `${proxy.url}/auth/me`, () => stop);
+    await delay(1_000);
+    let lostAt = 0;
+    proxy.loseNext(1, 'socket', () => {
+      lostAt = Date.now();
+      proxy.goOffline(60_000);
+    });
+    await until(() => lostAt > 0, 'the lost answer');
+    await delay(500);
+    clock.shift += 5 * 60_000;
+    await delay(500);
+    proxy.goOnline();
+    const onlineAt = Date.now();
+    await delay(3_000);
+    stop = true;
+    const calls = await driving;
+    const after = calls.filter((c) => c.end >= onlineAt);
+    const firstOkAfter = after.find((c) => c.ok);
+    t.diagnostic(
+      `${bound ? 'bound' : 'bearer'} (5 min): failed while offline ${failed(calls.filter((c) => c.end < onlineAt)).length}, failed after ${failed(after).length} ` +
+        `(${[...new Set(summary(after))].join('; ')}), sign-outs ${JSON.stringify(s.signedOut)}, recovery ${firstOkAfter ? `${firstOkAfter.end - onlineAt} ms` : 'none'}`,
+    );
+    if (bound) {
+      assert.deepEqual(s.signedOut, []);
+      assert.deepEqual(summary(after), []);
+      assert.ok(firstOkAfter && after.length >= 20, 'calls went on at their pace');
+      assert.equal(server.events('session.grace_replay').length, 1, 'the predecessor, 5 minutes after the rotation, with the key: the same successor');
+      assert.equal(server.events('session.reuse_detected').length, 0);
+    } else {
+      assert.deepEqual(s.signedOut, [{ reason: 'reuse_detected' }]);
+      assert.equal(after[0]?.error, 'session/invalid_grant/refresh_token_reused');
+      assert.equal(server.events('session.reuse_detected').length, 1);
       assert.equal(await s.client.isSignedIn(), false);
     }
   });

@@ -81,10 +81,15 @@ export interface LatchkeyClient {
    * `fetch` with `Authorization: Bearer`, or `Authorization: DPoP` and a `DPoP` proof for a bound
    * session, renewed shortly before expiry and once more on a 401 `invalid_token` (then retried
    * once); a 401 `use_dpop_nonce` is retried once with the server's nonce. Network failures of the
-   * call itself reject as plain `fetch` would; auth failures reject with LatchkeyError.
+   * call itself reject as plain `fetch` would; auth failures reject with LatchkeyError. A renewal
+   * that fails for a transient reason never fails the call while a valid token is held; with none,
+   * the call waits through the renewal's bounded retries first (README: what an app sees).
    */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
-  /** Renews now rather than near expiry (single-flight like every renewal), e.g. after a role change. */
+  /**
+   * Renews now rather than near expiry (single-flight like every renewal), e.g. after a role change.
+   * Transient failures are retried as for any renewal without a usable token, then reject.
+   */
   renewNow(): Promise<void>;
   /** A usable access token (renewed if due), or null when signed out. */
   getAccessToken(): Promise<string | null>;
