@@ -12,7 +12,8 @@ import {
 import { Dpop, webCryptoSubtle, type DpopOptions } from './dpop.js';
 import type { ProofKey } from './dpop-key.js';
 import { isAuthServerNonceChallenge, isResourceNonceChallenge } from './dpop-nonce.js';
-import { isRenewalDue, PROACTIVE_RETRY_BACKOFF_MS } from './renewal.js';
+import { isRenewalDue } from './renewal.js';
+import { answerMayBeLost, backgroundBackoffMs, DEFAULT_RENEWAL_TIMEOUT_MS, waitingBackoffMs } from './renewal-retry.js';
 import { toSessionList, toUser, type SessionInfo, type User } from './resources.js';
 import { SingleFlight } from './single-flight.js';
 import { memoryStorage, sameTokens, signedOutReasonOf, toStoredTokens, type StoredTokens, type TokenStorage } from './storage.js';
@@ -39,6 +40,11 @@ export interface ClientOptions {
    * with Bearer sessions; an object chooses the key store or algorithm.
    */
   dpop?: boolean | DpopOptions;
+  /**
+   * How long (ms) a renewal request may go unanswered before it counts as lost and is retried.
+   * Default 10 000. Calls that need the renewal wait for it meanwhile.
+   */
+  renewalTimeoutMs?: number;
 }
 
 export interface LatchkeyClient {
@@ -75,10 +81,15 @@ export interface LatchkeyClient {
    * `fetch` with `Authorization: Bearer`, or `Authorization: DPoP` and a `DPoP` proof for a bound
    * session, renewed shortly before expiry and once more on a 401 `invalid_token` (then retried
    * once); a 401 `use_dpop_nonce` is retried once with the server's nonce. Network failures of the
-   * call itself reject as plain `fetch` would; auth failures reject with LatchkeyError.
+   * call itself reject as plain `fetch` would; auth failures reject with LatchkeyError. A renewal
+   * that fails for a transient reason never fails the call while a valid token is held; with none,
+   * the call waits through the renewal's bounded retries first (README: what an app sees).
    */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
-  /** Renews now rather than near expiry (single-flight like every renewal), e.g. after a role change. */
+  /**
+   * Renews now rather than near expiry (single-flight like every renewal), e.g. after a role change.
+   * Transient failures are retried as for any renewal without a usable token, then reject.
+   */
   renewNow(): Promise<void>;
   /** A usable access token (renewed if due), or null when signed out. */
   getAccessToken(): Promise<string | null>;
@@ -116,6 +127,10 @@ export function createClient(options: ClientOptions): LatchkeyClient {
   if (margin !== undefined && !(Number.isFinite(margin) && margin >= 0)) {
     throw new TypeError('createClient: refreshSkewMs must be a non-negative number');
   }
+  const renewalTimeoutMs = options.renewalTimeoutMs ?? DEFAULT_RENEWAL_TIMEOUT_MS;
+  if (!(Number.isFinite(renewalTimeoutMs) && renewalTimeoutMs > 0)) {
+    throw new TypeError('createClient: renewalTimeoutMs must be a positive number');
+  }
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
   const clientId = options.clientId;
   const storage = options.storage ?? memoryStorage();
@@ -130,6 +145,8 @@ export function createClient(options: ClientOptions): LatchkeyClient {
   let tokens: StoredTokens | null = null;
   let disposed = false;
   let proactiveRetryNotBefore = 0;
+  /** Renewal attempts failed for a transient reason in a row; sets the background back-off. */
+  let renewalFailures = 0;
   let notifiedBeforeLoad = false;
   /** The reason in the storage's sign-out marker at the last read, if any. */
   let lastSignedOutReason: SignedOutReason | undefined;
@@ -252,14 +269,26 @@ export function createClient(options: ClientOptions): LatchkeyClient {
     const key = await sessionKey(latest);
     events.emit('refresh', { at: now() });
     const issuedAt = now();
-    const res = await postToAuthServer(
-      url('/auth/token'),
-      formRequest({ grant_type: 'refresh_token', refresh_token: latest.refreshToken, client_id: clientId }),
-      key,
-    );
+    const timer = requestDeadline(renewalTimeoutMs);
+    let res: Response;
+    let body: Record<string, unknown> | undefined;
+    try {
+      res = await postToAuthServer(
+        url('/auth/token'),
+        { ...formRequest({ grant_type: 'refresh_token', refresh_token: latest.refreshToken, client_id: clientId }), signal: timer.signal },
+        key,
+      );
+      if (res.ok) body = await readJsonObject(res);
+    } catch (error) {
+      // A silent connection (a stalled proxy, a dead Wi-Fi) is a lost answer like a reset one.
+      if (timer.fired()) throw new LatchkeyError('network_error', `the server did not answer the renewal within ${renewalTimeoutMs} ms`, { cause: error });
+      throw error;
+    } finally {
+      timer.clear();
+    }
 
-    if (res.ok) {
-      const next = toStoredTokensFromResponse(await readJsonObject(res), issuedAt, latest.refreshToken, key?.jkt);
+    if (body !== undefined) {
+      const next = toStoredTokensFromResponse(body, issuedAt, latest.refreshToken, key?.jkt);
       const current = await readStorage();
       if (current === null) {
         // Signed out in another tab while our request was in flight: don't resurrect the session.
@@ -292,12 +321,62 @@ export function createClient(options: ClientOptions): LatchkeyClient {
     throw error;
   }
 
+  /** A token calls can go on with: held (ours or adopted from another tab), before its local deadline, not the one just refused. */
+  function usableToken(rejectedAccessToken: string | undefined): StoredTokens | null {
+    const held = tokens;
+    if (held === null || held.accessToken === rejectedAccessToken || now() >= held.expiresAt) return null;
+    return held;
+  }
+
+  /**
+   * Renews, retrying transient failures with the same refresh token (the server answers a repeat
+   * with the same successor, so a lost answer is recovered by asking again): at once when the
+   * answer may have been lost, then, while a usable token is held, it is handed back and later
+   * calls try again after a back-off (renewal-retry.ts); with none left, callers wait through a
+   * bounded back-off with jitter, and only then see the error.
+   */
+  async function renewWithRetries(rejectedAccessToken: string | undefined): Promise<StoredTokens> {
+    let attempts = 0;
+    let pauses = 0;
+    for (;;) {
+      attempts++;
+      let failure: unknown;
+      try {
+        const fresh = await refreshOnce(rejectedAccessToken);
+        renewalFailures = 0;
+        return fresh;
+      } catch (error) {
+        if (!isTransient(error)) throw error;
+        failure = error;
+      }
+      renewalFailures++;
+      if (attempts === 1 && answerMayBeLost(failure)) continue;
+      // Another tab may have renewed meanwhile (issue 14: a 502 at the moment a tab adopted a
+      // newer token went to the caller): whatever valid token is held now is good to go on with.
+      try {
+        adopt(await readStorage());
+      } catch {
+        // keep what we hold
+      }
+      if (tokens === null) throw notSignedIn();
+      const usable = usableToken(rejectedAccessToken);
+      if (usable !== null) {
+        if (!isRenewalDue(usable, now(), margin)) renewalFailures = 0;
+        else proactiveRetryNotBefore = now() + backgroundBackoffMs(renewalFailures, usable.expiresAt - now(), failure);
+        return usable;
+      }
+      const pause = waitingBackoffMs(pauses++, failure);
+      if (pause === null || disposed) throw withAttempts(failure, attempts);
+      await sleep(pause);
+    }
+  }
+
   async function renew(rejectedAccessToken?: string): Promise<StoredTokens> {
-    let fresh = await refreshFlight.run(() => refreshOnce(rejectedAccessToken));
+    let fresh = await refreshFlight.run(() => renewWithRetries(rejectedAccessToken));
     // Joining a flight started for another reason can hand back the very token that was just
     // refused; one more (single-flight) attempt settles it.
     if (rejectedAccessToken !== undefined && fresh.accessToken === rejectedAccessToken) {
-      fresh = await refreshFlight.run(() => refreshOnce(rejectedAccessToken));
+      fresh = await refreshFlight.run(() => renewWithRetries(rejectedAccessToken));
     }
     return fresh;
   }
@@ -314,13 +393,10 @@ export function createClient(options: ClientOptions): LatchkeyClient {
     try {
       return await renew();
     } catch (error) {
-      // Renewing early is an optimisation: while the token still has life left, a transient
-      // failure must not fail the caller's request. Back off so an outage isn't hammered.
-      if (isTransient(error) && sameTokens(tokens, current) && now() < current.expiresAt) {
-        const retryAfterMs = isLatchkeyError(error) && error.retryAfter ? error.retryAfter * 1000 : 0;
-        proactiveRetryNotBefore = now() + Math.max(PROACTIVE_RETRY_BACKOFF_MS, retryAfterMs);
-        return current;
-      }
+      // Renewing early is an optimisation: while a valid token is held (this one, or a newer one
+      // another tab wrote meanwhile), a transient failure must not fail the caller's request.
+      const usable = isTransient(error) ? usableToken(undefined) : null;
+      if (usable !== null) return usable;
       throw error;
     }
   }
@@ -568,6 +644,33 @@ function withProofHeader(init: RequestInit, proof: string): RequestInit {
   const headers = new Headers(init.headers);
   headers.set('dpop', proof);
   return { ...init, headers };
+}
+
+/** The same error, saying how many renewal requests were tried before it was given up on. */
+function withAttempts(error: unknown, attempts: number): unknown {
+  if (!(error instanceof LatchkeyError)) return error;
+  return new LatchkeyError(error.code, error.message, {
+    status: error.status,
+    reason: error.reason,
+    retryAfter: error.retryAfter,
+    attempts,
+    cause: error.cause,
+  });
+}
+
+/** A timer that aborts a request left unanswered; `fired` tells our timeout from the caller's abort. */
+function requestDeadline(ms: number): { signal: AbortSignal; fired(): boolean; clear(): void } {
+  const controller = new AbortController();
+  let fired = false;
+  const timer = setTimeout(() => {
+    fired = true;
+    controller.abort();
+  }, ms);
+  return { signal: controller.signal, fired: () => fired, clear: () => clearTimeout(timer) };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {

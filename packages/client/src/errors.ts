@@ -21,12 +21,41 @@ export type LatchkeyErrorCode =
   | 'http_error'
   | (string & {});
 
+/**
+ * Where a failure lies, for the app's message: `network` (the server could not be reached, or
+ * its answer was lost), `server` (it answered with a failure of its own: 5xx, 429, a malformed
+ * answer), `session` (no session to use: signed out, ended, expired, revoked; sign in again),
+ * `request` (the call itself was refused: wrong password, bad input), `client` (this client: its
+ * storage failed, it was disposed).
+ */
+export type LatchkeyErrorKind = 'network' | 'server' | 'session' | 'request' | 'client';
+
+const KIND_OF_CODE: Record<string, LatchkeyErrorKind> = {
+  network_error: 'network',
+  server_error: 'server',
+  temporarily_unavailable: 'server',
+  rate_limited: 'server',
+  invalid_response: 'server',
+  invalid_grant: 'session',
+  not_signed_in: 'session',
+  invalid_token: 'session',
+  storage_error: 'client',
+  client_disposed: 'client',
+};
+
+/** The kind of a code; codes passed through from the server (RFC 6749 ones) are `request` failures. */
+export function kindOfCode(code: LatchkeyErrorCode): LatchkeyErrorKind {
+  return KIND_OF_CODE[code] ?? 'request';
+}
+
 export interface LatchkeyErrorOptions {
   status?: number | undefined;
   /** The server's stable `reason` (e.g. `refresh_token_reused`), when it sent one. */
   reason?: string | undefined;
   /** Seconds, from the server's Retry-After header. */
   retryAfter?: number | undefined;
+  /** Renewal requests sent before this error was given up on (only on renewal failures). */
+  attempts?: number | undefined;
   cause?: unknown;
 }
 
@@ -39,11 +68,17 @@ export class LatchkeyError extends Error {
    */
   readonly reason?: string;
   readonly retryAfter?: number;
+  /** Whether the network, the server, the session, the request or this client failed (derived from `code`). */
+  readonly kind: LatchkeyErrorKind;
+  /** On a renewal failure: how many refresh requests were sent (retries included) before giving up. */
+  readonly attempts?: number;
 
   constructor(code: LatchkeyErrorCode, message: string, options: LatchkeyErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'LatchkeyError';
     this.code = code;
+    this.kind = kindOfCode(code);
+    if (options.attempts !== undefined) this.attempts = options.attempts;
     if (options.status !== undefined) this.status = options.status;
     if (options.reason !== undefined) this.reason = options.reason;
     if (options.retryAfter !== undefined) this.retryAfter = options.retryAfter;

@@ -3,7 +3,7 @@
  * and web-standard globals, no Node built-ins, no dependencies.
  */
 export { createClient, type ClientOptions, type LatchkeyClient } from './client.js';
-export { LatchkeyError, isLatchkeyError, type LatchkeyErrorCode } from './errors.js';
+export { LatchkeyError, isLatchkeyError, type LatchkeyErrorCode, type LatchkeyErrorKind } from './errors.js';
 export type { ClientEvents, SignedOutReason, Unsubscribe } from './events.js';
 export type { DpopOptions } from './dpop.js';
 export { indexedDbKeyStore, memoryKeyStore, type DpopAlgorithm, type DpopKeyStore } from './dpop-key.js';

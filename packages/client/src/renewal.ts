@@ -25,5 +25,3 @@ export function isRenewalDue(tokens: StoredTokens, nowMs: number, configuredMarg
   return nowMs >= tokens.expiresAt - renewalMarginMs(tokens, configuredMarginMs);
 }
 
-/** After a transient refresh failure while the token still works, wait this long before trying again. */
-export const PROACTIVE_RETRY_BACKOFF_MS = 5_000;
