@@ -692,3 +692,25 @@ test('works with an async storage adapter', async (t) => {
   assert.equal(await reopened.isSignedIn(), true);
   assert.equal((await reopened.fetch(api)).status, 200);
 });
+
+test('apiOrigins: fetch sends the token only to the listed origins and the server’s own', async (t) => {
+  const { make, api } = await setup(t);
+  const seen: Array<{ url: string; authorization: string | null; dpop: string | null }> = [];
+  const recording = async (input: RequestInfo | URL, init?: RequestInit) => {
+    const req = new Request(input, init);
+    seen.push({ url: req.url, authorization: req.headers.get('authorization'), dpop: req.headers.get('dpop') });
+    // Other origins are answered here: nothing leaves 127.0.0.1.
+    if (!req.url.startsWith(new URL(api).origin)) return new Response('{}', { status: 200 });
+    return globalThis.fetch(req);
+  };
+  const client = make({ apiOrigins: ['https://api.example.test'], fetch: recording });
+  await client.signup(freshEmail(), PASSWORD);
+  await client.fetch(api);
+  await client.fetch('https://api.example.test/orders');
+  await client.fetch('https://elsewhere.example.test/track');
+  const at = (u: string) => seen.find((s) => s.url.startsWith(u))!;
+  assert.match(at(api).authorization ?? '', /^(Bearer|DPoP) /, 'the server’s own origin');
+  assert.match(at('https://api.example.test').authorization ?? '', /^(Bearer|DPoP) /, 'a listed origin');
+  assert.equal(at('https://elsewhere.example.test').authorization, null, 'no token to an unlisted origin');
+  assert.equal(at('https://elsewhere.example.test').dpop, null, 'nor a proof');
+});

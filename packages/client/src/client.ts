@@ -45,6 +45,12 @@ export interface ClientOptions {
    * Default 10 000. Calls that need the renewal wait for it meanwhile.
    */
   renewalTimeoutMs?: number;
+  /**
+   * The origins (`https://api.example.com`) `fetch` may send the access token and its DPoP proof
+   * to, besides the Latchkey server's own. Unset: any URL `fetch` is given (it is the app's
+   * choice). Set, a request to any other origin goes out as a plain `fetch`, without credentials.
+   */
+  apiOrigins?: string[];
 }
 
 export interface LatchkeyClient {
@@ -152,6 +158,14 @@ export function createClient(options: ClientOptions): LatchkeyClient {
   let lastSignedOutReason: SignedOutReason | undefined;
 
   const url = (path: string) => `${baseUrl}${path}`;
+  const allowedOrigins = options.apiOrigins ? new Set(options.apiOrigins.map((o) => new URL(o).origin)) : null;
+  /** Whether a request to this URL gets the token (the server's own origin always does). */
+  const carriesCredentials = (requestUrl: string): boolean => {
+    if (allowedOrigins === null) return true;
+    const base = (globalThis as { location?: { href?: string } }).location?.href;
+    const origin = new URL(requestUrl, base).origin;
+    return origin === new URL(url('/'), base).origin || allowedOrigins.has(origin);
+  };
   const secrets = (): string[] => (tokens ? [tokens.accessToken, tokens.refreshToken] : []);
 
   // ---- local state transitions -------------------------------------------------------
@@ -424,9 +438,10 @@ export function createClient(options: ClientOptions): LatchkeyClient {
   }
 
   async function authorizedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
-    const first = await freshTokens();
     // Built once and cloned per attempt, so a body can be sent again on the retry.
     const request = new Request(input, init);
+    if (!carriesCredentials(request.url)) return fetchImpl(request);
+    const first = await freshTokens();
     const response = await sendAuthorized(request, first);
     if (!(await isInvalidTokenChallenge(response))) return response;
 
