@@ -62,6 +62,8 @@ export class FaultProxy {
   port = 0;
   tokenLossRate: number;
   failTimeoutMs: number;
+  /** Called once a request has been sent to an upstream, before its answer (e.g. to kill that upstream mid-request). */
+  onSent: ((upstream: string, path: string) => void) | undefined;
   readonly stats: FaultProxyStats = { tokenAnswered: 0, lost: { socket: 0, '502': 0 }, refusedOffline: 0, upstreamDown: 0, forwarded: 0, byUpstream: {}, failovers: 0 };
   /** When each lost answer was lost (ms since the epoch), how, from which upstream and what it was (its status). */
   readonly losses: { at: number; form: LossForm; upstream: string; status: number }[] = [];
@@ -261,7 +263,7 @@ export class FaultProxy {
         },
       );
       upstream.on('error', reject);
-      upstream.end(body);
+      upstream.end(body, () => this.onSent?.(to, (req.url ?? '/').split('?')[0]!));
     });
   }
 }

@@ -6,7 +6,8 @@
 // usually lands on another instance than the one that rotated: the grace answer comes from the
 // shared store. The front skips an upstream that refuses connections and sends idempotent requests
 // on to the next one when an upstream fails them (see test/harness/fault-proxy.ts); a POST that
-// reached an instance which then died gets a 502, which the client retries as a lost answer.
+// reached an instance which then died gets a 502, which the client retries as a lost answer (the
+// last test kills an instance with a refresh in flight on it to take that path).
 // Figures per scenario as TAP diagnostics. LATCHKEY_RENEWAL_FAULTS_MS: how long the 5 % loss run
 // lasts (default 2 minutes).
 import { after, before, test, type TestContext } from 'node:test';
@@ -284,3 +285,41 @@ test('3 instances: one SIGKILLed under load (2 bound + 2 Bearer sessions), then 
   assert.equal(fleetEvents('session.reuse_detected'), reuseBefore);
 });
 
+
+test('3 instances: one SIGKILLed while a refresh is in flight on it: the front answers that POST 502 (it may have been processed), the client retries on another instance; no call fails, 0 sign-outs', async (t) => {
+  const sessions = [await signedIn(t, true, 'bound-1'), await signedIn(t, true, 'bound-2'), await signedIn(t, false, 'bearer-1'), await signedIn(t, false, 'bearer-2')];
+  const victimIndex = 2;
+  const victim = fleet.instances[victimIndex]!;
+  const before = frontSnapshot();
+  const graceBefore = fleetEvents('session.grace_replay');
+  const reuseBefore = fleetEvents('session.reuse_detected');
+  let killedAt = 0;
+  front.onSent = (upstream, path) => {
+    if (killedAt === 0 && upstream === victim.url && path === '/auth/token') {
+      killedAt = Date.now();
+      victim.proc.kill('SIGKILL');
+    }
+  };
+  t.after(() => (front.onSent = undefined));
+  let stop = false;
+  const driving = sessions.map((s) => drive(s.client, () => stop));
+  await until(() => killedAt > 0, 'a refresh sent to the victim', 15_000);
+  await victim.exited;
+  await delay(3_000);
+  await fleet.restart(victimIndex);
+  everStarted.push(fleet.instances[victimIndex]!);
+  await delay(3_000);
+  stop = true;
+  const results = await Promise.all(driving);
+  const answered502 = front.stats.upstreamDown - before.upstreamDown;
+  t.diagnostic(
+    `front: POSTs answered 502 ${answered502}, failovers ${front.stats.failovers - before.failovers}; grace answers ${fleetEvents('session.grace_replay') - graceBefore}; ` +
+      sessions.map((s, i) => `${s.name}: calls ${results[i]!.length}, failed ${failed(results[i]!).length}, sign-outs ${s.signedOut.length}, slowest ${slowest(results[i]!)} ms`).join('; '),
+  );
+  assert.ok(answered502 >= 1, 'the refresh in flight on the killed instance was answered 502 by the front');
+  for (const [i, s] of sessions.entries()) {
+    assert.deepEqual(summary(results[i]!), [], `${s.name}: no failed call`);
+    assert.deepEqual(s.signedOut, [], `${s.name}: no sign-out`);
+  }
+  assert.equal(fleetEvents('session.reuse_detected'), reuseBefore);
+});
