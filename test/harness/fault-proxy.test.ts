@@ -90,3 +90,23 @@ test('offline: refuse resets at once, stall holds until the period ends; afterwa
   proxy.target = 'http://127.0.0.1:9';
   assert.equal(await outcome(proxy.url, '/x'), '502');
 });
+
+test('several upstreams: round-robin; one that refuses connections is skipped, the request goes to the next', async (t) => {
+  const [a, b, c] = [await upstream(t), await upstream(t), await upstream(t)];
+  const proxy = await FaultProxy.start({ target: [a.url, b.url, c.url], failTimeoutMs: 60_000 });
+  t.after(() => proxy.close());
+  for (let i = 0; i < 6; i++) assert.equal(await outcome(proxy.url, '/auth/token'), '200');
+  assert.deepEqual([a.seen.length, b.seen.length, c.seen.length], [2, 2, 2]);
+  assert.equal(proxy.stats.byUpstream[b.url]?.tokenAnswered, 2);
+  // b gone: its port refuses connections. POSTs and GETs alike go on to the others.
+  const gone = proxy.targets;
+  proxy.targets = [gone[0]!, 'http://127.0.0.1:9', gone[2]!];
+  for (let i = 0; i < 6; i++) assert.equal(await outcome(proxy.url, '/auth/token'), '200');
+  assert.equal(a.seen.length + c.seen.length, 10);
+  assert.equal(proxy.stats.failovers, 1, 'refused once, then skipped for failTimeoutMs');
+  assert.equal(proxy.stats.upstreamDown, 0);
+  // All gone: a 502, as from a gateway.
+  proxy.targets = ['http://127.0.0.1:9'];
+  assert.equal(await outcome(proxy.url, '/auth/token'), '502');
+  assert.equal(proxy.stats.upstreamDown, 1);
+});

@@ -4,7 +4,11 @@
 // half the time the client's socket is destroyed, half the time it gets a 502 as from a gateway.
 // Besides: `offline` (every connection refused, or stalled and then dropped, for a period) and
 // pass-through (loss rate 0). Which requests lose their answer follows a seeded generator, so a run
-// can be repeated exactly.
+// can be repeated exactly. With several upstreams (`targets`) it is also a small round-robin load
+// balancer: each request goes to the next upstream; one that refuses the connection is skipped for
+// `failTimeoutMs` and the request goes to the next one (nginx's `proxy_next_upstream error` with
+// `max_fails=1`). A request that reached an upstream which then died is sent on again only if its
+// method is idempotent (GET, HEAD): a POST may have been processed, so it gets a 502, as behind nginx.
 import { createServer, request as httpRequest, Agent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -12,8 +16,10 @@ import type { AddressInfo } from 'node:net';
 export type LossForm = 'socket' | '502';
 
 export interface FaultProxyOptions {
-  /** Where requests go, e.g. `http://127.0.0.1:4000`. Can be changed later (`target`). */
-  target: string;
+  /** Where requests go, e.g. `http://127.0.0.1:4000`; several: round-robin. Can be changed later (`target`, `targets`). */
+  target: string | string[];
+  /** How long an upstream that failed a connection is skipped (while another is left). Default 1000 ms. */
+  failTimeoutMs?: number;
   /** Share (0..1) of `/auth/token` answers lost after the server processed them. Default 0. */
   tokenLossRate?: number;
   /** Seed of the generator that picks the lost answers and their form. Default 1. */
@@ -31,6 +37,10 @@ export interface FaultProxyStats {
   /** Requests the server could not be reached for (answered 502 by the proxy). */
   upstreamDown: number;
   forwarded: number;
+  /** Per upstream URL: requests it answered, and `/auth/token` ones among them. */
+  byUpstream: Record<string, { forwarded: number; tokenAnswered: number }>;
+  /** Requests sent on to another upstream after one failed them. */
+  failovers: number;
 }
 
 /** mulberry32: small, fast, good enough to pick faults reproducibly. */
@@ -50,11 +60,18 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 export class FaultProxy {
   url = '';
   port = 0;
-  target: string;
   tokenLossRate: number;
-  readonly stats: FaultProxyStats = { tokenAnswered: 0, lost: { socket: 0, '502': 0 }, refusedOffline: 0, upstreamDown: 0, forwarded: 0 };
-  /** When each lost answer was lost (ms since the epoch) and how, for a test's diagnostics. */
-  readonly losses: { at: number; form: LossForm }[] = [];
+  failTimeoutMs: number;
+  /** Called once a request has been sent to an upstream, before its answer (e.g. to kill that upstream mid-request). */
+  onSent: ((upstream: string, path: string) => void) | undefined;
+  readonly stats: FaultProxyStats = { tokenAnswered: 0, lost: { socket: 0, '502': 0 }, refusedOffline: 0, upstreamDown: 0, forwarded: 0, byUpstream: {}, failovers: 0 };
+  /** When each lost answer was lost (ms since the epoch), how, from which upstream and what it was (its status). */
+  readonly losses: { at: number; form: LossForm; upstream: string; status: number }[] = [];
+
+  #targets: string[] = [];
+  #next = 0;
+  /** Upstream URL → until when it is skipped. */
+  readonly #downUntil = new Map<string, number>();
 
   readonly #random: () => number;
   readonly #server: Server;
@@ -66,7 +83,8 @@ export class FaultProxy {
   #offlineTimer: NodeJS.Timeout | undefined;
 
   private constructor(options: FaultProxyOptions) {
-    this.target = options.target.replace(/\/+$/, '');
+    this.targets = typeof options.target === 'string' ? [options.target] : options.target;
+    this.failTimeoutMs = options.failTimeoutMs ?? 1_000;
     this.tokenLossRate = options.tokenLossRate ?? 0;
     this.#random = seededRandom(options.seed ?? 1);
     this.#server = createServer((req, res) => void this.#handle(req, res));
@@ -80,6 +98,23 @@ export class FaultProxy {
       this.#sockets.add(socket);
       socket.on('close', () => this.#sockets.delete(socket));
     });
+  }
+
+  get target(): string {
+    return this.#targets[0] ?? '';
+  }
+
+  set target(url: string) {
+    this.targets = [url];
+  }
+
+  get targets(): string[] {
+    return [...this.#targets];
+  }
+
+  set targets(urls: string[]) {
+    this.#targets = urls.map((u) => u.replace(/\/+$/, ''));
+    this.#downUntil.clear();
   }
 
   static async start(options: FaultProxyOptions): Promise<FaultProxy> {
@@ -141,23 +176,40 @@ export class FaultProxy {
     }
     const path = (req.url ?? '/').split('?')[0];
     const isToken = path === '/auth/token';
-    let answer: { status: number; headers: Record<string, string | string[]>; body: Buffer };
-    try {
-      answer = await this.#forward(req, body);
-    } catch {
+    let answer: { status: number; headers: Record<string, string | string[]>; body: Buffer } | null = null;
+    let upstream = '';
+    const idempotent = req.method === 'GET' || req.method === 'HEAD';
+    const candidates = this.#order();
+    for (const [i, candidate] of candidates.entries()) {
+      try {
+        answer = await this.#forward(candidate, req, body);
+        upstream = candidate;
+        break;
+      } catch (error) {
+        this.#downUntil.set(candidate, Date.now() + this.failTimeoutMs);
+        // A refused connection never reached the upstream: any request may go elsewhere.
+        const neverSent = (error as NodeJS.ErrnoException).code === 'ECONNREFUSED';
+        if (!neverSent && !idempotent) break;
+        if (i < candidates.length - 1) this.stats.failovers++;
+      }
+    }
+    if (answer === null) {
       // What a load balancer says when its backend is gone.
       this.stats.upstreamDown++;
       if (!res.destroyed) res.writeHead(502, { 'content-type': 'text/html' }).end('<html><body>502 Bad Gateway</body></html>');
       return;
     }
     this.stats.forwarded++;
+    const mine = (this.stats.byUpstream[upstream] ??= { forwarded: 0, tokenAnswered: 0 });
+    mine.forwarded++;
     if (isToken) {
       this.stats.tokenAnswered++;
+      mine.tokenAnswered++;
       const forced = this.#forced.shift();
       const loss = forced ? forced.form : this.#pick();
       if (loss !== null) {
         this.stats.lost[loss]++;
-        this.losses.push({ at: Date.now(), form: loss });
+        this.losses.push({ at: Date.now(), form: loss, upstream, status: answer.status });
         const then = () => forced?.then?.();
         if (loss === 'socket') {
           res.socket?.destroy();
@@ -180,8 +232,18 @@ export class FaultProxy {
     return lose ? form : null;
   }
 
-  #forward(req: IncomingMessage, body: Buffer): Promise<{ status: number; headers: Record<string, string | string[]>; body: Buffer }> {
-    const target = new URL(this.target);
+  /** Every upstream once, from the next in turn: those not failed lately first, then the rest. */
+  #order(): string[] {
+    const n = this.#targets.length;
+    const start = this.#next++ % Math.max(n, 1);
+    const turn = [...this.#targets.slice(start), ...this.#targets.slice(0, start)];
+    const now = Date.now();
+    const up = turn.filter((u) => (this.#downUntil.get(u) ?? 0) <= now);
+    return [...up, ...turn.filter((u) => !up.includes(u))];
+  }
+
+  #forward(to: string, req: IncomingMessage, body: Buffer): Promise<{ status: number; headers: Record<string, string | string[]>; body: Buffer }> {
+    const target = new URL(to);
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
@@ -201,7 +263,7 @@ export class FaultProxy {
         },
       );
       upstream.on('error', reject);
-      upstream.end(body);
+      upstream.end(body, () => this.onSent?.(to, (req.url ?? '/').split('?')[0]!));
     });
   }
 }

@@ -6,6 +6,8 @@ export interface Fleet {
   instances: ChildServer[];
   /** Round-robin over the instances, as a load balancer would. */
   next(): string;
+  /** Starts instance `i` again (after it was killed) on its port with the fleet's environment. */
+  restart(i: number): Promise<ChildServer>;
   stop(): Promise<void>;
 }
 
@@ -18,6 +20,10 @@ export async function startFleet(n: number, env: Record<string, string>): Promis
   return {
     instances,
     next: () => instances[rr++ % instances.length]!.url,
+    async restart(i) {
+      instances[i] = await spawnServer(shared, instances[i]!.port);
+      return instances[i];
+    },
     async stop() {
       await Promise.all(
         instances.map(async (s) => {
