@@ -6,6 +6,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { createClient, isLatchkeyError, memoryKeyStore, memoryStorage, signedOutReasonOf, toStoredTokens, type ClientEvents, type LatchkeyClient } from '../../packages/client/src/index.js';
+import type { OpenedStores } from '../../packages/server/src/store/open.js';
 import { startServer } from '../helpers/server.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -15,6 +16,7 @@ const freshEmail = () => `signedout-reasons-${process.pid}-${++counter}@example.
 
 async function setup(t: TestContext, env: Record<string, string> = {}) {
   const serverClock = { offset: 0 };
+  const clientClock = { offset: 0 };
   const server = await startServer(env, { now: () => Date.now() + serverClock.offset });
   const clients: LatchkeyClient[] = [];
   t.after(async () => {
@@ -25,13 +27,13 @@ async function setup(t: TestContext, env: Record<string, string> = {}) {
   const storage = memoryStorage();
   const keyStore = memoryKeyStore();
   const tab = (dpop = true) => {
-    const client = createClient({ baseUrl: server.url, storage, ...(dpop ? { dpop: { keyStore } } : { dpop: false }) });
+    const client = createClient({ baseUrl: server.url, storage, now: () => Date.now() + clientClock.offset, ...(dpop ? { dpop: { keyStore } } : { dpop: false }) });
     clients.push(client);
     const out: ClientEvents['signedout'][] = [];
     client.on('signedout', (e) => out.push(e));
     return { client, out };
   };
-  return { server, serverClock, storage, tab };
+  return { server, serverClock, clientClock, storage, tab };
 }
 
 const thiefRefresh = (base: string, refreshToken: string) =>
@@ -79,4 +81,27 @@ test('the session idle past LATCHKEY_SESSION_IDLE: both tabs sign out with expir
   assert.deepEqual(a.out, [{ reason: 'expired' }]);
   assert.deepEqual(b.out, [{ reason: 'expired' }]);
   assert.equal(signedOutReasonOf(await storage.get()), 'expired');
+});
+
+test('a session the store already removed after its idle deadline: expired too (the deadline the server gave), not revoked', async (t) => {
+  const { server, serverClock, clientClock, storage, tab } = await setup(t, { LATCHKEY_SESSION_IDLE: String(IDLE_S) });
+  const a = tab(false);
+  await a.client.signup(freshEmail(), PASSWORD);
+  assert.ok((await storage.get() as { sessionExpiresAt?: number }).sessionExpiresAt, 'the token response carried refresh_expires_in');
+  serverClock.offset += (IDLE_S + 1) * 1000;
+  clientClock.offset += (IDLE_S + 1) * 1000;
+  // What Redis's TTL or the SQL prune does on its own: the session is gone, not just over.
+  (server.latchkey.ctx.stores as OpenedStores).prune(Date.now() + serverClock.offset, IDLE_S * 1000);
+  await assert.rejects(a.client.renewNow(), (e) => isLatchkeyError(e, 'invalid_grant') && e.reason === 'session_ended');
+  assert.deepEqual(a.out, [{ reason: 'expired' }]);
+});
+
+test('a session ended before its deadline still signs out as revoked', async (t) => {
+  const { server, storage, tab } = await setup(t, { LATCHKEY_SESSION_IDLE: String(IDLE_S) });
+  const a = tab(false);
+  await a.client.signup(freshEmail(), PASSWORD);
+  const held = (await storage.get()) as { refreshToken: string };
+  await fetch(`${server.url}/auth/revoke`, { method: 'POST', body: new URLSearchParams({ token: held.refreshToken }) });
+  await assert.rejects(a.client.renewNow(), (e) => isLatchkeyError(e, 'invalid_grant') && e.reason === 'session_ended');
+  assert.deepEqual(a.out, [{ reason: 'revoked' }]);
 });

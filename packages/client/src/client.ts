@@ -320,7 +320,10 @@ export function createClient(options: ClientOptions): LatchkeyClient {
 
     const error = await errorFromResponse(res, [latest.accessToken, latest.refreshToken]);
     if (error.code !== 'invalid_grant') throw error; // transient or misconfiguration: keep the tokens
-    const reason = signedOutReasonFor(error);
+    // A session the store already removed after its deadline answers session_ended: past the
+    // deadline the server gave, that is an expiry, not a revocation.
+    const expiredAway = error.reason === 'session_ended' && latest.sessionExpiresAt !== undefined && now() >= latest.sessionExpiresAt;
+    const reason = expiredAway ? 'expired' : signedOutReasonFor(error);
     const current = await readStorage();
     // Another tab stored a different chain meanwhile: ours lost a race, theirs is good. The one
     // exception: after reuse detection (or a copy used with another key), newer tokens of the SAME

@@ -35,6 +35,11 @@ export interface StoredTokens {
    * key it is bound to. Every request with these tokens needs a proof by that key.
    */
   dpopJkt?: string;
+  /**
+   * Local time the session ends unless used again (the server's `refresh_expires_in`): a refresh
+   * refused past it as `session_ended` is an expiry, the store having already removed the session.
+   */
+  sessionExpiresAt?: number;
 }
 
 /**
@@ -62,6 +67,7 @@ export function toStoredTokens(value: unknown): StoredTokens | null {
   if (typeof v.issuedAt === 'number' && Number.isFinite(v.issuedAt)) tokens.issuedAt = v.issuedAt;
   if (typeof v.sessionId === 'string') tokens.sessionId = v.sessionId;
   if (typeof v.dpopJkt === 'string') tokens.dpopJkt = v.dpopJkt;
+  if (typeof v.sessionExpiresAt === 'number' && Number.isFinite(v.sessionExpiresAt)) tokens.sessionExpiresAt = v.sessionExpiresAt;
   return tokens;
 }
 

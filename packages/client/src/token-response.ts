@@ -16,7 +16,7 @@ export function toStoredTokensFromResponse(
   /** Thumbprint of the key whose proof went with the request, if one did. */
   proofJkt?: string,
 ): StoredTokens {
-  const { access_token, refresh_token, expires_in, token_type } = body;
+  const { access_token, refresh_token, expires_in, token_type, refresh_expires_in } = body;
   const type = typeof token_type === 'string' ? token_type.toLowerCase() : token_type;
   const refreshToken = typeof refresh_token === 'string' && refresh_token !== '' ? refresh_token : previousRefreshToken;
   if (
@@ -41,5 +41,8 @@ export function toStoredTokensFromResponse(
   const sessionId = readUnverifiedSessionId(access_token);
   if (sessionId !== undefined) tokens.sessionId = sessionId;
   if (type === 'dpop') tokens.dpopJkt = proofJkt;
+  if (typeof refresh_expires_in === 'number' && Number.isFinite(refresh_expires_in) && refresh_expires_in >= 0) {
+    tokens.sessionExpiresAt = issuedAt + refresh_expires_in * 1000;
+  }
   return tokens;
 }

@@ -1,6 +1,7 @@
 import { encodeRefreshToken } from '../domain/refresh-token.js';
 import { newJti } from '../domain/ids.js';
 import { sessionKeyId } from '../domain/key-binding.js';
+import { sessionDeadline } from '../domain/session.js';
 import { signAccessToken } from '../jwt/signing.js';
 import type { SessionRecord } from '../domain/session.js';
 import type { AuthContext } from './context.js';
@@ -12,6 +13,12 @@ export interface TokenResponse {
   token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   refresh_token: string;
+  /**
+   * Seconds until the session ends unless used (the earlier of its absolute end and its idle
+   * deadline, from now): a client that later hears `session_ended` past this time knows the
+   * session expired, even when the store has already removed it (issue 14 item 3).
+   */
+  refresh_expires_in: number;
 }
 
 /**
@@ -49,5 +56,6 @@ export function tokenResponse(ctx: AuthContext, s: SessionRecord, emailVerified:
     token_type: bound ? 'DPoP' : 'Bearer',
     expires_in: ctx.config.accessTtlSec,
     refresh_token: encodeRefreshToken(ctx.keys.mac, { sessionId: s.id, generation: s.generation }),
+    refresh_expires_in: Math.max(0, Math.floor((sessionDeadline(s, ctx.config.sessionIdleSec * 1000) - ctx.now()) / 1000)),
   };
 }

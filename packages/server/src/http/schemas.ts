@@ -120,6 +120,11 @@ const TOKEN_PROPERTIES = {
   token_type: { type: 'string', enum: ['Bearer', 'DPoP'], description: '`DPoP` when the session is bound to the key of the request\'s DPoP proof (RFC 9449 §5).' },
   expires_in: { type: 'integer', minimum: 1, description: 'Access token lifetime in seconds (LATCHKEY_ACCESS_TTL).' },
   refresh_token: { type: 'string', description: 'Opaque and single-use: each refresh answers with its successor.' },
+  refresh_expires_in: {
+    type: 'integer',
+    minimum: 0,
+    description: 'Seconds until the session ends unless used again: the earlier of LATCHKEY_SESSION_TTL from sign-in and LATCHKEY_SESSION_IDLE from now.',
+  },
 } as const;
 const TOKEN_REQUIRED = ['access_token', 'token_type', 'expires_in', 'refresh_token'] as const;
 
