@@ -14,6 +14,7 @@
 // (no timing from the server needed) rides along for as long as it stays within the grace window
 // of the victim's renewals; only LATCHKEY_REUSE_GRACE=0 bounds it, by one renewal period.
 import assert from 'node:assert/strict';
+import { seededRandom } from '../harness/fault-proxy.js';
 import { BEARER_GRACE_DEBT } from '../../packages/server/src/domain/key-binding.js';
 import { after, before, describe, it } from 'node:test';
 import { call, type Res, type Tokens } from '../helpers/http.js';
@@ -31,18 +32,6 @@ class VirtualClock {
   t = Math.ceil(Date.now() / 60_000) * 60_000 + 1000;
   readonly now = () => this.t;
   sec = () => Math.floor(this.t / 1000);
-}
-
-/** Seeded PRNG (mulberry32): irregular but reproducible gaps between the victim's API calls. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Held {
@@ -124,7 +113,8 @@ class Victim implements Actor {
     readonly key: DpopKey | null,
     seed = 1,
   ) {
-    const r = prng(seed);
+    // Irregular but reproducible gaps between the victim's API calls.
+    const r = seededRandom(seed);
     this.gap = () => 300 + Math.floor(r() * 400);
   }
 
