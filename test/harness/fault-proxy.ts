@@ -54,13 +54,13 @@ export class FaultProxy {
   tokenLossRate: number;
   readonly stats: FaultProxyStats = { tokenAnswered: 0, lost: { socket: 0, '502': 0 }, refusedOffline: 0, upstreamDown: 0, forwarded: 0 };
   /** When each lost answer was lost (ms since the epoch) and how, for a test's diagnostics. */
-  readonly losses: { at: number; form: LossForm }[] = [];
+  readonly losses: { at: number; form: LossForm; status: number }[] = [];
 
   readonly #random: () => number;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   readonly #agent = new Agent({ keepAlive: true, maxSockets: 64 });
-  #forced: { form: LossForm; then: (() => void) | undefined }[] = [];
+  #forced: { form: LossForm; then: (() => void) | undefined; status: number | undefined }[] = [];
   #offline: { until: number; mode: 'refuse' | 'stall' } | null = null;
   #stalled = new Set<ServerResponse>();
   #offlineTimer: NodeJS.Timeout | undefined;
@@ -96,9 +96,10 @@ export class FaultProxy {
   /**
    * The next `count` `/auth/token` answers are lost (after the server processed them), in this
    * form; `then` runs as the last of them is lost (e.g. to go offline at that very moment).
+   * With `status`, only answers of that status count (200: a rotation, not a DPoP nonce challenge).
    */
-  loseNext(count = 1, form: LossForm = 'socket', then?: () => void): void {
-    for (let i = 0; i < count; i++) this.#forced.push({ form, then: i === count - 1 ? then : undefined });
+  loseNext(count = 1, form: LossForm = 'socket', then?: () => void, status?: number): void {
+    for (let i = 0; i < count; i++) this.#forced.push({ form, then: i === count - 1 ? then : undefined, status });
   }
 
   /**
@@ -153,11 +154,12 @@ export class FaultProxy {
     this.stats.forwarded++;
     if (isToken) {
       this.stats.tokenAnswered++;
-      const forced = this.#forced.shift();
+      const next = this.#forced[0];
+      const forced = next && (next.status === undefined || next.status === answer.status) ? this.#forced.shift() : undefined;
       const loss = forced ? forced.form : this.#pick();
       if (loss !== null) {
         this.stats.lost[loss]++;
-        this.losses.push({ at: Date.now(), form: loss });
+        this.losses.push({ at: Date.now(), form: loss, status: answer.status });
         const then = () => forced?.then?.();
         if (loss === 'socket') {
           res.socket?.destroy();
