@@ -77,7 +77,7 @@ export class FaultProxy {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   readonly #agent = new Agent({ keepAlive: true, maxSockets: 64 });
-  #forced: { form: LossForm; then: (() => void) | undefined }[] = [];
+  #forced: { form: LossForm; then: (() => void) | undefined; status: number | undefined }[] = [];
   #offline: { until: number; mode: 'refuse' | 'stall' } | null = null;
   #stalled = new Set<ServerResponse>();
   #offlineTimer: NodeJS.Timeout | undefined;
@@ -131,9 +131,10 @@ export class FaultProxy {
   /**
    * The next `count` `/auth/token` answers are lost (after the server processed them), in this
    * form; `then` runs as the last of them is lost (e.g. to go offline at that very moment).
+   * With `status`, only answers of that status count (200: a rotation, not a DPoP nonce challenge).
    */
-  loseNext(count = 1, form: LossForm = 'socket', then?: () => void): void {
-    for (let i = 0; i < count; i++) this.#forced.push({ form, then: i === count - 1 ? then : undefined });
+  loseNext(count = 1, form: LossForm = 'socket', then?: () => void, status?: number): void {
+    for (let i = 0; i < count; i++) this.#forced.push({ form, then: i === count - 1 ? then : undefined, status });
   }
 
   /**
@@ -205,7 +206,8 @@ export class FaultProxy {
     if (isToken) {
       this.stats.tokenAnswered++;
       mine.tokenAnswered++;
-      const forced = this.#forced.shift();
+      const next = this.#forced[0];
+      const forced = next && (next.status === undefined || next.status === answer.status) ? this.#forced.shift() : undefined;
       const loss = forced ? forced.form : this.#pick();
       if (loss !== null) {
         this.stats.lost[loss]++;
