@@ -163,11 +163,9 @@ describe('renewal through a faulty network, 3 Chromium tabs of the demo (issue 1
   it(`5 % of refresh answers lost (socket and 502), 3 tabs + a Node session, 2 s tokens, a call every 100 ms for ${MINUTES} min: 0 failed calls, 0 sign-outs`, {
     timeout: (MINUTES * 60 + 120) * 1000,
     // Found by this test: when the proxy destroys the socket of a processed renewal, Chromium resends
-    // the POST by itself (a reset keep-alive socket, no answer bytes yet) with the same DPoP proof;
-    // the server refuses the replayed jti (dpop.proof_refused `replayed`, 6 ms after the loss) and the
-    // client hands `invalid_dpop_proof` to the app. Node's fetch does not resend, so the Node tests
-    // pass. Until the client (or server) treats that refusal as retryable, this runs as a todo.
-    todo: 'issue 14: Chromium resends a reset renewal with the same proof -> invalid_dpop_proof reaches the app',
+    // the POST by itself (a reset keep-alive socket, no answer bytes yet) with the same DPoP proof,
+    // and the server refuses the replayed jti. The client now retries a refused proof once with a
+    // fresh one (packages/client/src/dpop.ts), which gets the bound key's answer.
   }, async () => {
     const w = await world();
     const context = await browser.newContext();

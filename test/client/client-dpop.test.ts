@@ -352,7 +352,9 @@ test('a device clock minutes off the server: one retry with the server time from
   assert.ok(Math.abs((parts(inSync.seen[1]!.proof!).payload['iat'] as number) - Date.now() / 1000) < 3);
 });
 
-test('a proof refused for another reason than the clock is not retried', async (t) => {
+test('a proof refused for another reason than the clock is retried once with a fresh proof, then given up', async (t) => {
+  // Once: a browser re-sending a request whose connection died sends its proof again, which the
+  // server refuses as replayed (issue 14, Chromium); a fresh proof is the cure for that, not for this.
   const { server, make } = await setup(t);
   const client = make();
   await client.login('someone@example.com', PASSWORD);
@@ -361,5 +363,5 @@ test('a proof refused for another reason than the clock is not retried', async (
   const refused = await client.fetch(`${server.url}/api/data`);
   assert.equal(refused.status, 401);
   assert.match(refused.headers.get('www-authenticate') ?? '', /invalid_dpop_proof/);
-  assert.equal(server.seen.length - before, 1, 'one request: the clocks agree, nothing to retry');
+  assert.equal(server.seen.length - before, 2, 'one retry with a fresh proof, and no more');
 });

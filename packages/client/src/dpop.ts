@@ -89,6 +89,7 @@ export class Dpop {
     let offset = this.clocks.offsetSec(url);
     let nonceRetried = false;
     let clockRetried = false;
+    let replayRetried = false;
     let res = await attempt(await this.#proof(key, request, url, nonce, offset));
     for (;;) {
       const offered = this.nonces.remember(url, res);
@@ -100,6 +101,12 @@ export class Dpop {
         clockRetried = true;
         offset = measured;
         nonce = this.nonces.get(url);
+      } else if (!replayRetried && (await isProofRefusal(res))) {
+        // A browser re-sends a request whose connection died before the answer, proof and all
+        // (Chromium does, for a reused keep-alive socket), and the server refuses the proof as
+        // replayed (RFC 9449 §11.1) though its first copy was processed. Once more with a fresh
+        // proof: for a renewal the server then gives the same successor (the bound key's answer).
+        replayRetried = true;
       } else {
         return res;
       }
