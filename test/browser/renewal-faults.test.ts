@@ -320,6 +320,9 @@ describe('renewal through a faulty network, 3 Chromium tabs of the demo (issue 1
         const tabs = await threeTabs(context, w.proxy.url);
         assert.equal((await stats(tabs[0]!)).keyBound, bound);
         await untilCalling(tabs, await Promise.all(tabs.map(stats)), 5, 'before');
+        // Read before the loss is armed: a call a tab starts the moment the network goes away
+        // fails as any offline call does, and reading afterwards would count it as "online".
+        assertTabsHealthy(await Promise.all(tabs.map(stats)), 'before going offline');
         let offlineAt = 0;
         // A rotation's answer (200), not a DPoP nonce challenge's.
         w.proxy.loseNext(
@@ -332,8 +335,6 @@ describe('renewal through a faulty network, 3 Chromium tabs of the demo (issue 1
           200,
         );
         while (offlineAt === 0) await sleep(10);
-        const whileOnline = await Promise.all(tabs.map(stats));
-        assertTabsHealthy(whileOnline, 'before going offline');
         while (w.proxy.offline) await sleep(10);
         const onlineAt = Date.now();
         // Calls that failed while offline are what `fetch` does offline; from here nothing may fail (bound).
