@@ -72,30 +72,37 @@ export interface SeededUser {
   refreshToken: string;
 }
 
-/** Signs up `n` users (a few at a time: argon2id is deliberately slow) and returns their first tokens. */
-export async function seedUsers(origin: string, n: number, concurrency = 8): Promise<SeededUser[]> {
-  const users: SeededUser[] = new Array(n);
+/** Runs `one(i)` for i in 0..n-1, `concurrency` at a time (argon2id is deliberately slow), in order of i. */
+async function inParallel<T>(n: number, concurrency: number, one: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = new Array(n);
   let next = 0;
-  const stamp = Date.now().toString(36);
-  const one = async () => {
+  const worker = async () => {
     while (next < n) {
       const i = next++;
-      const email = `bench-${stamp}-${i}@example.test`;
-      const password = `correct horse battery ${i}`;
-      const res = await fetch(`${origin}/auth/signup`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'user-agent': 'latchkey-bench' },
-        body: JSON.stringify({ email, password }),
-      });
-      const body = (await res.json()) as { access_token?: string; refresh_token?: string };
-      if (res.status !== 201 || !body.access_token || !body.refresh_token) {
-        throw new Error(`signup ${i} failed: ${res.status} ${JSON.stringify(body)}`);
-      }
-      users[i] = { email, password, accessToken: body.access_token, refreshToken: body.refresh_token };
+      out[i] = await one(i);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, one));
-  return users;
+  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+  return out;
+}
+
+/** Signs up `n` users (a few at a time) and returns their first tokens. */
+export async function seedUsers(origin: string, n: number, concurrency = 8): Promise<SeededUser[]> {
+  const stamp = Date.now().toString(36);
+  return inParallel(n, concurrency, async (i) => {
+    const email = `bench-${stamp}-${i}@example.test`;
+    const password = `correct horse battery ${i}`;
+    const res = await fetch(`${origin}/auth/signup`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': 'latchkey-bench' },
+      body: JSON.stringify({ email, password }),
+    });
+    const body = (await res.json()) as { access_token?: string; refresh_token?: string };
+    if (res.status !== 201 || !body.access_token || !body.refresh_token) {
+      throw new Error(`signup ${i} failed: ${res.status} ${JSON.stringify(body)}`);
+    }
+    return { email, password, accessToken: body.access_token, refreshToken: body.refresh_token };
+  });
 }
 
 export interface BoundUser extends SeededUser {
@@ -105,20 +112,13 @@ export interface BoundUser extends SeededUser {
 
 /** Signs up `n` users with a DPoP proof each (following the nonce challenge): DPoP-bound sessions. */
 export async function seedBoundUsers(origin: string, n: number, concurrency = 8): Promise<BoundUser[]> {
-  const users: BoundUser[] = new Array(n);
-  let next = 0;
   const stamp = Date.now().toString(36);
-  const one = async () => {
-    while (next < n) {
-      const i = next++;
-      const key = new DpopKey();
-      const email = `bench-dpop-${stamp}-${i}@example.test`;
-      const password = `correct horse battery ${i}`;
-      const res = await key.signup(origin, email, password);
-      if (res.status !== 201 || res.body.token_type !== 'DPoP') throw new Error(`bound signup ${i} failed: ${res.status} ${res.text}`);
-      users[i] = { email, password, accessToken: res.body.access_token, refreshToken: res.body.refresh_token, key };
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, one));
-  return users;
+  return inParallel(n, concurrency, async (i) => {
+    const key = new DpopKey();
+    const email = `bench-dpop-${stamp}-${i}@example.test`;
+    const password = `correct horse battery ${i}`;
+    const res = await key.signup(origin, email, password);
+    if (res.status !== 201 || res.body.token_type !== 'DPoP') throw new Error(`bound signup ${i} failed: ${res.status} ${res.text}`);
+    return { email, password, accessToken: res.body.access_token, refreshToken: res.body.refresh_token, key };
+  });
 }
