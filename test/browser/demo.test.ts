@@ -2,24 +2,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../helpers/browser.js';
+import { demoStats, launchChromium, type DemoStats } from '../helpers/browser.js';
 import { uniqueEmail } from '../helpers/http.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
-interface DemoStats {
-  apiOk: number;
-  apiFailed: number;
-  refreshRequests: number;
-  renewalsSeen: number;
-  signedOut: null | { reason: string; at: number };
-  lastError: string;
-  keyBound: null | boolean;
-  theft: null | { status: number; reason: string | null; at: number };
-}
 
 const SCREENSHOTS = new URL('../../docs/screenshots/', import.meta.url).pathname;
 const PASSWORD = 'correct horse battery staple';
-const stats = (p: Page) => p.evaluate(() => (window as unknown as { __latchkeyDemo: DemoStats }).__latchkeyDemo);
+const stats = demoStats;
 
 async function signUp(page: Page, url: string): Promise<string> {
   const email = uniqueEmail();

@@ -7,19 +7,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchChromium } from '../helpers/browser.js';
+import { demoStats, launchChromium, type DemoStats } from '../helpers/browser.js';
 import { uniqueEmail } from '../helpers/http.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
-interface DemoStats {
-  apiOk: number;
-  apiFailed: number;
-  refreshRequests: number;
-  renewalsSeen: number;
-  signedOut: null | { reason: string; at: number };
-  lastError: string;
-  keyBound: null | boolean;
-}
 
 interface StoredTokens {
   accessToken: string;
@@ -73,7 +64,7 @@ const THIEF_REPLAY = `async (refreshToken) => {
   return answer;
 }`;
 
-const stats = (p: Page) => p.evaluate(() => (window as unknown as { __latchkeyDemo: DemoStats }).__latchkeyDemo);
+const stats = demoStats;
 const stored = (p: Page) => p.evaluate(() => JSON.parse(localStorage.getItem('latchkey.tokens') ?? 'null') as StoredTokens | null);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -14,18 +14,10 @@ import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core'
 import { createClient, isLatchkeyError, memoryKeyStore, memoryStorage, type ClientEvents, type LatchkeyClient } from '../../packages/client/src/index.js';
 import { FaultProxy } from '../harness/fault-proxy.js';
 import { freePort } from '../harness/free-port.js';
-import { launchChromium } from '../helpers/browser.js';
+import { demoStats, launchChromium, type DemoStats } from '../helpers/browser.js';
 import { uniqueEmail } from '../helpers/http.js';
 import { removeDir, spawnServer, startServer, tempDataDir, type ChildServer, type LogLine } from '../helpers/server.js';
 
-interface DemoStats {
-  apiOk: number;
-  apiFailed: number;
-  refreshRequests: number;
-  signedOut: null | { reason: string; at: number };
-  lastError: string;
-  keyBound: null | boolean;
-}
 
 const MINUTES = Number(process.env.LATCHKEY_BROWSER_FAULTS_MINUTES ?? '3');
 assert.ok(Number.isFinite(MINUTES) && MINUTES > 0, 'LATCHKEY_BROWSER_FAULTS_MINUTES must be a positive number');
@@ -34,7 +26,7 @@ const CALL_EVERY_MS = 100;
 /** Seed 1 loses both forms within the first 57 token answers (see test/client/renewal-faults.test.ts). */
 const LOSS_SEED = 1;
 
-const stats = (p: Page) => p.evaluate(() => (window as unknown as { __latchkeyDemo: DemoStats }).__latchkeyDemo);
+const stats = demoStats;
 const stored = (p: Page) => p.evaluate(() => JSON.parse(localStorage.getItem('latchkey.tokens') ?? 'null') as { sessionId?: string; dpopJkt?: string } | null);
 const logTime = (l: LogLine) => Number(l.time);
 
